@@ -9,6 +9,9 @@ Two facts of asv_runner 0.3 shape this module:
   cache never holds state from another variant; it is keyed by parameters anyway
   so that a second variant in one process would still get its own fresh compile.
 
+The runner also exports ``TORCH_OVERHEAD_COMMIT``, the commit the results will be
+filed under; a process whose torch is another build refuses to measure.
+
 The device is chosen once, from ``TORCH_OVERHEAD_DEVICE`` (``cuda`` or ``cpu``),
 which the ``torch_overhead`` runner sets and also records in the asv environment
 name, so every stored figure names its device. Without the variable the default is
@@ -25,6 +28,7 @@ import torch._dynamo  # noqa: F401
 import torch._inductor.compile_fx  # noqa: F401
 
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
+COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
 WARMUP_CALLS = 10  # as the seed's _prepare_once()
 
 
@@ -52,6 +56,16 @@ def skip_invalid_variant(requires_grad, inference_mode, backward):
         raise NotImplementedError("backward needs requires_grad=True: there is no graph to differentiate")
 
 
+def check_build():
+    """Refuse to measure a torch other than the build the results will be filed under."""
+    expected = os.environ.get(COMMIT_ENV_VAR)
+    if expected and expected != torch.version.git_version:
+        raise RuntimeError(
+            f"results are labelled torch commit {expected[:12]} but this process imports "
+            f"torch {torch.__version__} @ {torch.version.git_version[:12]}"
+        )
+
+
 _compiled = {}
 
 
@@ -63,6 +77,7 @@ def compile_once(key, build):
     as the seed does, so the old compiled function is dead anyway.
     """
     if key not in _compiled:
+        check_build()
         _compiled.clear()
         _compiled[key] = build()
     return _compiled[key]

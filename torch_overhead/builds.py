@@ -2,7 +2,7 @@
 
 asv keys every result by a commit hash and orders history by commit date, which it
 normally reads from a git clone. A PyTorch clone is gigabytes and CI has no network,
-so this project keeps a small JSON index instead (``results/builds.json``, committed
+so this project keeps a small JSON index instead (``builds.json`` beside ``results/``, committed
 with the results): one entry per recorded build with the commit its wheel names
 (``torch.version.git_version``), its version, its date and its channel.
 

@@ -1,0 +1,25 @@
+# Two entry points, both self-installing into .venv:
+#   make bench [ARGS="..."]   set up, run the suite on the installed torch, record, publish
+#   make test                 set up and run the suite's own tests (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: bench test tools
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# asv, asv_runner and this project's tools; torch only when benchmarking this venv's own.
+tools: $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+
+bench: tools
+ifeq (,$(findstring --python,$(ARGS)))
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+endif
+	$(PY) -m torch_overhead run $(ARGS)
+
+test: tools
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pytest -v $(PYTEST_ARGS)

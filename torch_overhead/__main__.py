@@ -1,0 +1,33 @@
+"""Command line: ``python -m torch_overhead run|table|figures``."""
+
+import argparse
+import os
+import sys
+
+from . import run
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="python -m torch_overhead", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="benchmark the installed torch build, record it and publish the dashboard")
+    p.add_argument("--python", default=sys.executable,
+                   help="interpreter whose torch is benchmarked (default: this one)")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto",
+                   help="auto: CUDA when the build sees a GPU, else the CPU")
+    p.add_argument("--machine", help="asv machine name (default: the GPU model, or cpu-<hostname>)")
+    p.add_argument("--bench", action="append", help="regex selecting benchmarks, as asv run --bench")
+    p.add_argument("--quick", action="store_true", help="one sample per variant (smoke test, not for history)")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=run.main)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    args.project_root = os.path.abspath(args.project_root)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

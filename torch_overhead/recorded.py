@@ -1,0 +1,71 @@
+"""Checks on results already recorded, made before asv is allowed to write next to them.
+
+asv merges a new run into the results file of the same commit and environment and
+silently drops entries whose benchmark ``version`` changed, and it stops with a
+traceback on a file it cannot parse. Both would lose or hide recorded history, so the
+runner refuses to start instead, naming the file and what to do.
+
+Current benchmark versions are read from the benchmark sources with ``ast`` rather
+than by importing them: importing means importing torch (seconds), and every
+benchmark class must pin a literal ``version`` anyway for ``asv publish`` to keep its
+history (a test enforces this).
+"""
+
+import ast
+import glob
+import os
+
+from asv.results import Results
+
+
+class RecordedResultsError(RuntimeError):
+    pass
+
+
+def pinned_versions(benchmark_dir):
+    """``{"module.Class": version}`` for every benchmark class with a literal ``version``."""
+    versions = {}
+    for path in sorted(glob.glob(os.path.join(benchmark_dir, "*.py"))):
+        module = os.path.splitext(os.path.basename(path))[0]
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in tree.body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for stmt in node.body:
+                if (
+                    isinstance(stmt, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == "version" for t in stmt.targets)
+                    and isinstance(stmt.value, ast.Constant)
+                ):
+                    versions[f"{module}.{node.name}"] = stmt.value.value
+    return versions
+
+
+def check(results_dir, machine, commit, env_name, benchmark_dir):
+    """Raise if any results file of ``machine`` is unreadable, or if the file this run
+    would merge into holds results of another benchmark version."""
+    target = None
+    for path in sorted(glob.glob(os.path.join(results_dir, machine, "*.json"))):
+        if os.path.basename(path) == "machine.json":
+            continue
+        try:
+            results = Results.load(path)
+        except Exception as err:  # asv raises several types for a bad file
+            raise RecordedResultsError(
+                f"{path} is corrupt ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                f"restore it with `git checkout -- {path}` or move it aside"
+            ) from err
+        if results.commit_hash == commit and results.env_name == env_name:
+            target = (path, results)
+    if target is None:
+        return
+    path, results = target
+    pinned = pinned_versions(benchmark_dir)
+    for name, recorded in results.benchmark_version.items():
+        class_name = name.rsplit(".", 1)[0]
+        if class_name in pinned and recorded != pinned[class_name]:
+            raise RecordedResultsError(
+                f"{path} holds {name} at version {recorded!r}, the suite is at {pinned[class_name]!r}; "
+                "a new run would drop those results: move the file aside first"
+            )

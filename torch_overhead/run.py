@@ -1,0 +1,136 @@
+"""The main command: benchmark the torch build installed in an interpreter, record it, publish.
+
+Steps, each printed as it starts:
+
+1. probe the interpreter's torch (version, ``git_version``, CUDA, GPU model);
+2. pick the device (``--device auto|cuda|cpu``) and a machine name that names it;
+3. check the results already recorded (``recorded.check``) and add the build to the
+   build index (``builds.register``);
+4. register the machine with asv and ``asv run`` the suite under the build's commit,
+   with asv's own progress output;
+5. ``asv publish`` the dashboard into ``html/``.
+
+Anything wrong before step 4 is one ``error:`` line and exit status 2, with nothing
+written. Benchmarks that fail in step 4 are reported by asv and give exit status 1;
+the variants that ran are still recorded.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+
+import asv_runner
+from asv.config import Config
+
+from . import builds, recorded
+from .probe import ProbeError, probe
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
+COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
+ENV_TYPE = "installed-torch"
+
+
+class UsageError(RuntimeError):
+    """Bad input: reported as one line, exit status 2, nothing written."""
+
+
+def _step(number, text):
+    print(f"[{number}/5] {text}", flush=True)
+
+
+def asv_runner_path(project_root):
+    """A folder holding only asv_runner, for ASV_PYTHONPATH.
+
+    The benchmarked interpreter needs asv_runner, and asv drops PYTHONPATH when it
+    starts benchmark processes. Rather than installing into the user's own torch
+    environment, point it at this one's asv_runner through a folder that shadows
+    nothing else (the whole site-packages would also bring this venv's torch).
+    """
+    shim = os.path.join(project_root, ".asv", "runner-path")
+    link = os.path.join(shim, "asv_runner")
+    os.makedirs(shim, exist_ok=True)
+    target = os.path.dirname(asv_runner.__file__)
+    if os.path.realpath(link) != target:
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(target, link)
+    return shim
+
+
+def benchmark_env(device, commit, project_root):
+    env = dict(os.environ)
+    env[DEVICE_ENV_VAR] = device
+    env[COMMIT_ENV_VAR] = commit
+    env["ASV_PYTHONPATH"] = os.pathsep.join(
+        p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def asv(args, env, project_root):
+    """Run an asv command in the project root (where asv.conf.json and the plugins are)."""
+    return subprocess.run([sys.executable, "-m", "asv", *args], cwd=project_root, env=env).returncode
+
+
+def prepare(python, device, machine, project_root):
+    """Steps 1-3. Returns (build, device, machine) or raises UsageError / ProbeError."""
+    _step(1, f"probing torch in {python}")
+    build = probe(python)
+    device = build.resolve_device(device)
+    machine = machine or build.default_machine_name(device, socket.gethostname())
+    where = build.gpu if device == "cuda" else "CPU"
+    print(f"      torch {build.version} @ {build.git_version[:12]} on {device} ({where}); machine {machine}")
+    _step(2, "checking recorded results and the build index")
+    python_version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+    ).stdout.strip()
+    env_name = f"{ENV_TYPE}-py{python_version}-{DEVICE_ENV_VAR}{device}"
+    conf = Config.load(os.path.join(project_root, "asv.conf.json"))
+    at_root = lambda path: os.path.join(project_root, path)  # noqa: E731 (asv.conf.json paths are relative)
+    recorded.check(at_root(conf.results_dir), machine, build.git_version, env_name, at_root(conf.benchmark_dir))
+    entry = builds.register(at_root(conf.repo), build.git_version, build.version)
+    print(f"      build {entry['commit'][:12]} = torch {entry['version']} ({entry['channel']}, {entry['date']})")
+    return build, device, machine
+
+
+def main(args):
+    project_root = args.project_root
+    try:
+        build, device, machine = prepare(args.python, args.device, args.machine, project_root)
+    except (ProbeError, recorded.RecordedResultsError, builds.BuildIndexError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    env = benchmark_env(device, build.git_version, project_root)
+
+    _step(3, f"registering asv machine {machine}")
+    if asv(["machine", "--yes", "--machine", machine], env, project_root) not in (0, 1):  # asv can exit 1 on success
+        print(f"error: `asv machine --machine {machine}` failed; see its output above", file=sys.stderr)
+        return 2
+
+    _step(4, f"running the suite on {device} (asv run)")
+    run_args = [
+        "run", "--machine", machine, "--set-commit-hash", build.git_version,
+        "-E", f"{ENV_TYPE}:{build.python}", "--show-stderr",
+    ]
+    for pattern in args.bench or []:
+        run_args += ["--bench", pattern]
+    if args.quick:
+        run_args.append("--quick")
+    run_status = asv(run_args, env, project_root)
+    if run_status == 1:
+        print("error: asv recorded nothing (no benchmark matched --bench, or the suite did not import); "
+              "`asv check -E existing` lists the benchmarks", file=sys.stderr)
+        return 2
+
+    _step(5, "publishing the dashboard (asv publish)")
+    if asv(["publish"], env, project_root) != 0:
+        print("error: `asv publish` failed; see its output above. Results are recorded.", file=sys.stderr)
+        return 1
+    print(f"Dashboard: {os.path.join(project_root, 'html', 'index.html')} (serve it with `asv preview`)")
+    if run_status != 0:
+        print("error: some benchmark variants failed (see above); the others are recorded", file=sys.stderr)
+        return 1
+    return 0
