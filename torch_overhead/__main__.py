@@ -4,7 +4,8 @@ import argparse
 import os
 import sys
 
-from . import run
+from . import figures, run
+
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m torch_overhead", description=__doc__)
@@ -20,6 +21,14 @@ def parse(argv):
     p.add_argument("--quick", action="store_true", help="one sample per variant (smoke test, not for history)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=run.main)
+
+    p = sub.add_parser("figures", help="fidelity, cost and stability of the suite, as a table")
+    p.add_argument("--python", default=sys.executable)
+    p.add_argument("--device", choices=["cuda", "cpu"], required=True)
+    p.add_argument("--machine", required=True, help="asv machine name the runs are recorded under")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=figures.main)
     return parser.parse_args(argv)
 
 

@@ -1,0 +1,118 @@
+"""Check the suite's figures: fidelity, cost and stability, printed as one table.
+
+``python -m torch_overhead figures [--device cuda|cpu] [--runs 3]`` runs the whole suite
+``--runs`` times back to back through the main command (default settings, not
+``--quick``), timing each, then times every variant in this process with a reference
+loop, and prints per variant:
+
+* the asv median of each run and their spread, (max - min) / min;
+* the reference median and the fidelity ratio asv / reference;
+* the wall time of each whole run.
+
+The reference is deliberately not asv: ``torch.utils.benchmark.Timer.blocked_autorange``
+for the forward variants (batched calls, no per-call clock reads or setup), and for
+backward a plain loop, because Timer cannot build the fresh ``add1(a).sum()`` each
+backward needs outside the timed region. The last run's results stay recorded.
+"""
+
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from asv.results import Results
+
+BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
+
+
+def run_suite(python, device, machine, project_root, log_path):
+    """One whole main-command run; returns (wall seconds, {variant: median seconds})."""
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "torch_overhead", "run", "--python", python, "--device", device,
+           "--machine", machine, "--project-root", project_root]
+    with open(log_path, "w") as log:
+        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"error: `{' '.join(cmd)}` exited {status}; its output is in {log_path}")
+    return wall, recorded_medians(project_root, machine)
+
+
+def recorded_medians(project_root, machine):
+    results_dir = os.path.join(project_root, "results", machine)
+    newest = max(
+        (os.path.join(results_dir, f) for f in os.listdir(results_dir) if f != "machine.json"),
+        key=os.path.getmtime,
+    )
+    results = Results.load(newest)
+    params = results.get_result_params(BENCHMARK)
+    values = results.get_result_value(BENCHMARK, params)
+    combos = itertools.product(*params)
+    # Skipped variants are NaN, failed ones None: neither has a median.
+    return {tuple(p == "True" for p in combo): v for combo, v in zip(combos, values) if v is not None and v == v}
+
+
+def reference_medians(variants):
+    """In-process reference per variant, on the device from TORCH_OVERHEAD_DEVICE."""
+    import torch
+    import torch.utils.benchmark as tbench
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.runtime_overhead import _compile_and_warm_up
+
+    medians = {}
+    for variant in variants:
+        requires_grad, inference_mode, backward, dynamic = variant
+        add1, a = _compile_and_warm_up(*variant)
+        if backward:
+            per_call = []
+            for _ in range(2000):
+                loss = add1(a).sum()
+                start = time.perf_counter()
+                loss.backward()
+                per_call.append(time.perf_counter() - start)
+            medians[variant] = statistics.median(per_call)
+            continue
+        stmt = "with torch.inference_mode(): add1(a)" if inference_mode else "add1(a)"
+        timer = tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a})
+        medians[variant] = timer.blocked_autorange(min_run_time=1.0).median
+    return medians
+
+
+def main(args):
+    os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
+    walls, runs = [], []
+    log_dir = os.path.join(args.project_root, ".asv")
+    os.makedirs(log_dir, exist_ok=True)
+    for i in range(args.runs):
+        log_path = os.path.join(log_dir, f"figures-run-{i + 1}.log")
+        wall, medians = run_suite(args.python, args.device, args.machine, args.project_root, log_path)
+        print(f"run {i + 1}/{args.runs}: {wall:.1f} s wall, {len(medians)} variants", flush=True)
+        walls.append(wall)
+        runs.append(medians)
+    variants = sorted(runs[0])
+    reference = reference_medians(variants)
+
+    us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
+    head = ["requires_grad", "inference_mode", "backward", "dynamic"]
+    print()
+    print(f"device {args.device}, machine {args.machine}; medians in microseconds per call")
+    print(" | ".join(head + [f"asv run {i + 1}" for i in range(len(runs))] + ["spread %", "reference", "asv/ref"]))
+    worst_spread, worst_fidelity = 0.0, 0.0
+    for variant in variants:
+        meds = [r[variant] for r in runs if variant in r]
+        spread = (max(meds) - min(meds)) / min(meds) * 100
+        ratio = statistics.median(meds) / reference[variant]
+        worst_spread = max(worst_spread, spread)
+        worst_fidelity = max(worst_fidelity, abs(ratio - 1))
+        print(" | ".join([str(v) for v in variant] + [us(m) for m in meds]
+                         + [f"{spread:6.1f}", us(reference[variant]), f"{ratio:5.3f}"]))
+    print()
+    print("wall seconds per whole run: " + ", ".join(f"{w:.1f}" for w in walls))
+    print(f"worst spread across runs: {worst_spread:.1f}% (target <= 5%)")
+    print(f"worst fidelity |asv/ref - 1|: {worst_fidelity * 100:.1f}% (target <= 10%)")
+    print(json.dumps({"walls": walls, "worst_spread_pct": worst_spread, "worst_fidelity_pct": worst_fidelity * 100}))
+    return 0
