@@ -21,11 +21,17 @@ imports this module before it forks, and CUDA does not survive a fork.
 
 import os
 
-import torch
+# Inductor's import asks how many GPUs there are. Through the CUDA runtime that
+# "poisons" fork: every benchmark process forked from asv's forkserver then fails with
+# "Cannot re-initialize CUDA in forked subprocess" (seen on the H200). Through NVML,
+# which PyTorch uses when this is set, the count is fork-safe.
+os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+
+import torch  # noqa: E402
 # Imported here, not at first compile, so the forkserver pays for these imports
 # once instead of every benchmark process paying for them again (about 6 s each).
-import torch._dynamo  # noqa: F401
-import torch._inductor.compile_fx  # noqa: F401
+import torch._dynamo  # noqa: E402,F401
+import torch._inductor.compile_fx  # noqa: E402,F401
 
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
