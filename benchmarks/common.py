@@ -26,6 +26,11 @@ import os
 # "Cannot re-initialize CUDA in forked subprocess" (seen on the H200). Through NVML,
 # which PyTorch uses when this is set, the count is fork-safe.
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+# Compile in the benchmark process itself. By default Inductor starts a pool of one
+# worker per core (16 on the H200) in every benchmark process: seconds of start-up per
+# variant, and workers left behind that compete with the timed calls (pinned to one
+# core, per-call times grew from 55 us to 460 us over five processes on the H200).
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 import torch  # noqa: E402
 # Imported here, not at first compile, so the forkserver pays for these imports

@@ -19,6 +19,9 @@ def parse(argv):
     p.add_argument("--machine", help="asv machine name (default: the GPU model, or cpu-<hostname>)")
     p.add_argument("--bench", action="append", help="regex selecting benchmarks, as asv run --bench")
     p.add_argument("--quick", action="store_true", help="one sample per variant (smoke test, not for history)")
+    p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))),
+                   help="CPUs the benchmark processes are pinned to, as asv run --cpu-affinity, or 'none' "
+                        "(default: the last CPU; on the H200 pinning narrowed per-process medians)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=run.main)
 
@@ -27,6 +30,7 @@ def parse(argv):
     p.add_argument("--device", choices=["cuda", "cpu"], required=True)
     p.add_argument("--machine", required=True, help="asv machine name the runs are recorded under")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="one CPU, or 'none'")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=figures.main)
     return parser.parse_args(argv)

@@ -28,11 +28,11 @@ from asv.results import Results
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 
 
-def run_suite(python, device, machine, project_root, log_path):
+def run_suite(python, device, machine, cpu, project_root, log_path):
     """One whole main-command run; returns (wall seconds, {variant: median seconds})."""
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "torch_overhead", "run", "--python", python, "--device", device,
-           "--machine", machine, "--project-root", project_root]
+           "--machine", machine, "--project-root", project_root, "--cpu-affinity", cpu]
     with open(log_path, "w") as log:
         status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - start
@@ -55,8 +55,11 @@ def recorded_medians(project_root, machine):
     return {tuple(p == "True" for p in combo): v for combo, v in zip(combos, values) if v is not None and v == v}
 
 
-def reference_medians(variants):
-    """In-process reference per variant, on the device from TORCH_OVERHEAD_DEVICE."""
+def reference_medians(variants, cpu):
+    """In-process reference per variant, on the device from TORCH_OVERHEAD_DEVICE, pinned to
+    the CPU the asv runs were pinned to."""
+    if cpu != "none":
+        os.sched_setaffinity(0, {int(cpu)})
     import torch
     import torch.utils.benchmark as tbench
 
@@ -89,12 +92,12 @@ def main(args):
     os.makedirs(log_dir, exist_ok=True)
     for i in range(args.runs):
         log_path = os.path.join(log_dir, f"figures-run-{i + 1}.log")
-        wall, medians = run_suite(args.python, args.device, args.machine, args.project_root, log_path)
+        wall, medians = run_suite(args.python, args.device, args.machine, args.cpu_affinity, args.project_root, log_path)
         print(f"run {i + 1}/{args.runs}: {wall:.1f} s wall, {len(medians)} variants", flush=True)
         walls.append(wall)
         runs.append(medians)
     variants = sorted(runs[0])
-    reference = reference_medians(variants)
+    reference = reference_medians(variants, args.cpu_affinity)
 
     us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
     head = ["requires_grad", "inference_mode", "backward", "dynamic"]

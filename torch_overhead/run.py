@@ -115,6 +115,8 @@ def main(args):
         "run", "--machine", machine, "--set-commit-hash", build.git_version,
         "-E", f"{ENV_TYPE}:{build.python}", "--show-stderr",
     ]
+    if args.cpu_affinity != "none":
+        run_args += ["--cpu-affinity", args.cpu_affinity]
     for pattern in args.bench or []:
         run_args += ["--bench", pattern]
     if args.quick:
