@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 
 _PROBE = r"""
-import importlib.util, json, sys
+import json, sys
 try:
     import torch
 except BaseException as err:
@@ -24,8 +24,6 @@ print(json.dumps({
     "cuda_runtime": torch.version.cuda,
     "cuda": cuda,
     "gpu": torch.cuda.get_device_name(0) if cuda else None,
-    "python": "%d.%d" % sys.version_info[:2],
-    "has_asv_runner": importlib.util.find_spec("asv_runner") is not None,
 }))
 """
 
@@ -42,7 +40,6 @@ class TorchBuild:
     cuda_runtime: str | None
     cuda: bool
     gpu: str | None
-    has_asv_runner: bool
 
     def resolve_device(self, wanted):
         """``auto`` picks CUDA when this build sees a GPU; asking for an absent CUDA is an error."""
@@ -77,4 +74,4 @@ def probe(python):
         raise ProbeError(f"torch does not import in {python}: {info['error']}; install a working torch there")
     if not info["git_version"] or info["git_version"] == "Unknown":
         raise ProbeError(f"torch {info['version']} in {python} names no git commit; history needs a build that does")
-    return TorchBuild(python=python, **{k: v for k, v in info.items() if k != "python"})
+    return TorchBuild(python=python, **info)

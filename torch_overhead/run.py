@@ -16,6 +16,7 @@ the variants that ran are still recorded.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,9 +53,11 @@ def asv_runner_path(project_root):
     link = os.path.join(shim, "asv_runner")
     os.makedirs(shim, exist_ok=True)
     target = os.path.dirname(asv_runner.__file__)
-    if os.path.realpath(link) != target:
-        if os.path.lexists(link):
+    if not (os.path.islink(link) and os.path.realpath(link) == target):
+        if os.path.islink(link) or os.path.isfile(link):
             os.remove(link)
+        elif os.path.isdir(link):
+            shutil.rmtree(link)
         os.symlink(target, link)
     return shim
 

@@ -1,0 +1,53 @@
+"""Shared fixtures: a throwaway copy of the asv project, and a way to run the main command on it."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_project(path, benchmarks_from=os.path.join(ROOT, "benchmarks")):
+    """asv.conf.json and a benchmarks/ folder in ``path``: results, index and html land there too."""
+    os.makedirs(path, exist_ok=True)
+    shutil.copy(os.path.join(ROOT, "asv.conf.json"), path)
+    shutil.copytree(benchmarks_from, os.path.join(path, "benchmarks"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return str(path)
+
+
+def run_main(project, *args, env=None):
+    """``python -m torch_overhead run`` on ``project``, isolated from the user's asv machine file."""
+    full_env = dict(os.environ, HOME=str(project), **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", "ci-cpu", *args],
+        capture_output=True, text=True, env=full_env, timeout=900,
+    )
+
+
+def snapshot(project):
+    """Every file under results/ and the build index, with its bytes: to prove nothing changed."""
+    files = {}
+    for top in ("results",):
+        for dirpath, _, names in os.walk(os.path.join(project, top)):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                with open(path, "rb") as f:
+                    files[os.path.relpath(path, project)] = f.read()
+    index = os.path.join(project, "builds.json")
+    if os.path.exists(index):
+        with open(index, "rb") as f:
+            files["builds.json"] = f.read()
+    return files
+
+
+@pytest.fixture(scope="session")
+def recorded_project(tmp_path_factory):
+    """One real quick run of the whole suite on the CPU, shared by the tests that read its output."""
+    project = make_project(tmp_path_factory.mktemp("suite"))
+    result = run_main(project, "--device", "cpu", "--quick")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project, result

@@ -1,0 +1,96 @@
+"""The suite end to end on the CPU: a real quick asv run, what it records, and what it publishes."""
+
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import torch
+from asv.results import Results
+
+from conftest import ROOT
+
+BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
+INVALID = {  # (requires_grad, inference_mode, backward): why the seed never builds it
+    (False, False, True): "backward without requires_grad",
+    (False, True, True): "inference_mode with backward",
+    (True, True, True): "inference_mode with backward",
+}
+
+
+def results_file(project):
+    (path,) = [p for p in glob.glob(os.path.join(project, "results", "ci-cpu", "*.json"))
+               if not p.endswith("machine.json")]
+    return path
+
+
+def test_asv_check_passes(recorded_project):
+    project, _ = recorded_project
+    env = dict(os.environ, HOME=project, TORCH_OVERHEAD_DEVICE="cpu")
+    check = subprocess.run([sys.executable, "-m", "asv", "check", "-E", f"installed-torch:{sys.executable}"],
+                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_quick_run_records_every_valid_variant_and_na_for_the_rest(recorded_project):
+    project, _ = recorded_project
+    results = Results.load(results_file(project))
+    params = results.get_result_params(BENCHMARK)
+    assert params == [["False", "True"]] * 4
+    values = results.get_result_value(BENCHMARK, params)
+    combos = [(rg, im, bw, dy) for rg in (False, True) for im in (False, True)
+              for bw in (False, True) for dy in (False, True)]
+    assert len(values) == len(combos) == 16
+    for (rg, im, bw, dy), value in zip(combos, values):
+        if (rg, im, bw) in INVALID:
+            assert value is not None and math.isnan(value), (rg, im, bw, dy, value)
+        else:
+            assert value is not None and math.isfinite(value) and 0 < value < 0.1, (rg, im, bw, dy, value)
+    assert sum(1 for v in values if v is not None and math.isfinite(v)) == 10
+
+
+def test_skip_reasons_are_shown(recorded_project):
+    _, result = recorded_project
+    assert "inference_mode and backward are exclusive" in result.stdout
+    assert "backward needs requires_grad=True" in result.stdout
+
+
+def test_recorded_commit_is_the_installed_torch_build(recorded_project):
+    project, _ = recorded_project
+    results = Results.load(results_file(project))
+    assert results.commit_hash == torch.version.git_version
+    with open(os.path.join(project, "builds.json")) as f:
+        (build,) = json.load(f)["builds"]
+    assert build["commit"] == torch.version.git_version
+    assert build["version"] == torch.__version__
+
+
+def test_results_name_their_device(recorded_project):
+    project, _ = recorded_project
+    results = Results.load(results_file(project))
+    assert results.env_vars == {"TORCH_OVERHEAD_DEVICE": "cpu"}
+    assert results.env_name.endswith("TORCH_OVERHEAD_DEVICEcpu")
+    # no machine-local interpreter path leaks into committed results
+    assert results.params["python"] == "%d.%d" % sys.version_info[:2]
+
+
+def test_publish_lists_the_benchmark_with_its_device(recorded_project):
+    project, result = recorded_project
+    assert os.path.exists(os.path.join(project, "html", "index.html"))
+    with open(os.path.join(project, "html", "index.json")) as f:
+        index = json.load(f)
+    assert BENCHMARK in index["benchmarks"]
+    assert index["params"]["env-TORCH_OVERHEAD_DEVICE"] == ["cpu"]
+    assert index["revision_to_hash"]["0"] == torch.version.git_version
+    assert f"torch-{torch.__version__}" in index["tags"]
+    assert "Dashboard:" in result.stdout
+
+
+def test_every_benchmark_class_pins_its_version():
+    """asv publish drops results whose version changed: each class must pin one."""
+    from torch_overhead.recorded import pinned_versions
+
+    pinned = pinned_versions(os.path.join(ROOT, "benchmarks"))
+    assert pinned.get("runtime_overhead.RuntimeOverhead") == "runtime_overhead-1"
