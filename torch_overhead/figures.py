@@ -2,14 +2,15 @@
 
 ``python -m torch_overhead figures [--device cuda|cpu] [--runs 3]`` runs the whole suite
 ``--runs`` times back to back through the main command (default settings, not
-``--quick``), timing each, then times every variant in this process with a reference
+``--quick``), timing each, then times every variant again with a reference
 loop, and prints per variant:
 
 * the asv median of each run and their spread, (max - min) / min;
 * the reference median and the fidelity ratio asv / reference;
 * the wall time of each whole run.
 
-The reference is deliberately not asv: ``torch.utils.benchmark.Timer.blocked_autorange``
+The reference is deliberately not asv, and pooled over two processes per variant as asv
+pools its two rounds: ``torch.utils.benchmark.Timer.blocked_autorange``
 for the forward variants (batched calls, no per-call clock reads or setup), and for
 backward a plain loop, because Timer cannot build the fresh ``add1(a).sum()`` each
 backward needs outside the timed region. The last run's results stay recorded.
@@ -55,33 +56,55 @@ def recorded_medians(project_root, machine):
     return {tuple(p == "True" for p in combo): v for combo, v in zip(combos, values) if v is not None and v == v}
 
 
-def reference_medians(variants, cpu):
-    """In-process reference per variant, on the device from TORCH_OVERHEAD_DEVICE, pinned to
-    the CPU the asv runs were pinned to."""
-    if cpu != "none":
-        os.sched_setaffinity(0, {int(cpu)})
+def _reference_times(variant):
+    """Per-call seconds of one variant, in this process: a list of block means (Timer) or of
+    single backward calls (plain loop)."""
     import torch
     import torch.utils.benchmark as tbench
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks.runtime_overhead import _compile_and_warm_up
 
+    requires_grad, inference_mode, backward, dynamic = variant
+    add1, a = _compile_and_warm_up(*variant)
+    if backward:
+        times = []
+        for _ in range(1000):
+            loss = add1(a).sum()
+            start = time.perf_counter()
+            loss.backward()
+            times.append(time.perf_counter() - start)
+        return times
+    stmt = "with torch.inference_mode(): add1(a)" if inference_mode else "add1(a)"
+    timer = tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a})
+    return list(timer.blocked_autorange(min_run_time=0.5).times)
+
+
+def reference_medians(variants, cpu, processes):
+    """Reference median per variant, pooled over ``processes`` forked processes per variant,
+    as asv pools its ``rounds``: on the H200 a process's per-call time is often 1.5-2x
+    another's, so a single-process reference would be a draw, not a reference. Pinned to
+    the CPU the asv runs were pinned to; devices as in TORCH_OVERHEAD_DEVICE."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import benchmarks.common  # noqa: F401 (makes the import of torch fork-safe for CUDA first)
+
+    if cpu != "none":
+        os.sched_setaffinity(0, {int(cpu)})
     medians = {}
     for variant in variants:
-        requires_grad, inference_mode, backward, dynamic = variant
-        add1, a = _compile_and_warm_up(*variant)
-        if backward:
-            per_call = []
-            for _ in range(2000):
-                loss = add1(a).sum()
-                start = time.perf_counter()
-                loss.backward()
-                per_call.append(time.perf_counter() - start)
-            medians[variant] = statistics.median(per_call)
-            continue
-        stmt = "with torch.inference_mode(): add1(a)" if inference_mode else "add1(a)"
-        timer = tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a})
-        medians[variant] = timer.blocked_autorange(min_run_time=1.0).median
+        pooled = []
+        for _ in range(processes):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_end)
+                with os.fdopen(write_end, "w") as out:
+                    json.dump(_reference_times(variant), out)
+                os._exit(0)
+            os.close(write_end)
+            with os.fdopen(read_end) as inp:
+                pooled += json.load(inp)
+            os.waitpid(pid, 0)
+        medians[variant] = statistics.median(pooled)
     return medians
 
 
@@ -97,7 +120,7 @@ def main(args):
         walls.append(wall)
         runs.append(medians)
     variants = sorted(runs[0])
-    reference = reference_medians(variants, args.cpu_affinity)
+    reference = reference_medians(variants, args.cpu_affinity, processes=2)
 
     us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
     head = ["requires_grad", "inference_mode", "backward", "dynamic"]
