@@ -4,6 +4,7 @@ import glob
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -94,3 +95,21 @@ def test_every_benchmark_class_pins_its_version():
 
     pinned = pinned_versions(os.path.join(ROOT, "benchmarks"))
     assert pinned.get("runtime_overhead.RuntimeOverhead") == "runtime_overhead-1"
+
+
+def test_readme_table_is_generated_from_the_results(recorded_project, tmp_path):
+    project, _ = recorded_project
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- table:ci-cpu -->\nold\n<!-- /table:ci-cpu -->\nrest\n")
+    shutil.copytree(os.path.join(project, "results"), tmp_path / "results")
+    out = subprocess.run([sys.executable, "-m", "torch_overhead", "table", "--machine", "ci-cpu",
+                          "--update-readme", "--project-root", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n")
+    rows = [line for line in text.splitlines() if line.startswith("| True") or line.startswith("| False")]
+    assert len(rows) == 10
+    results = Results.load(results_file(project))
+    base = results.get_result_value(BENCHMARK, results.get_result_params(BENCHMARK))[0]
+    assert f"| False | False | False | False | {base * 1e6:.1f} |" in text

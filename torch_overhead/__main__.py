@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import figures, run
+from . import figures, run, table
 
 
 def parse(argv):
@@ -33,6 +33,12 @@ def parse(argv):
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="one CPU, or 'none'")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=figures.main)
+
+    p = sub.add_parser("table", help="Markdown table of a machine's newest recorded medians")
+    p.add_argument("--machine", required=True)
+    p.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=table.main)
     return parser.parse_args(argv)
 
 

@@ -16,7 +16,6 @@ backward a plain loop, because Timer cannot build the fresh ``add1(a).sum()`` ea
 backward needs outside the timed region. The last run's results stay recorded.
 """
 
-import itertools
 import json
 import os
 import statistics
@@ -24,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from asv.results import Results
+from .recorded import latest_medians
 
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 
@@ -39,21 +38,8 @@ def run_suite(python, device, machine, cpu, project_root, log_path):
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {status}; its output is in {log_path}")
-    return wall, recorded_medians(project_root, machine)
-
-
-def recorded_medians(project_root, machine):
-    results_dir = os.path.join(project_root, "results", machine)
-    newest = max(
-        (os.path.join(results_dir, f) for f in os.listdir(results_dir) if f != "machine.json"),
-        key=os.path.getmtime,
-    )
-    results = Results.load(newest)
-    params = results.get_result_params(BENCHMARK)
-    values = results.get_result_value(BENCHMARK, params)
-    combos = itertools.product(*params)
-    # Skipped variants are NaN, failed ones None: neither has a median.
-    return {tuple(p == "True" for p in combo): v for combo, v in zip(combos, values) if v is not None and v == v}
+    _, medians = latest_medians(os.path.join(project_root, "results"), machine, BENCHMARK)
+    return wall, medians
 
 
 def _reference_times(variant):

@@ -1,4 +1,4 @@
-"""Checks on results already recorded, made before asv is allowed to write next to them.
+"""Results already recorded: checks made before asv may write next to them, and read-back.
 
 asv merges a new run into the results file of the same commit and environment and
 silently drops entries whose benchmark ``version`` changed, and it stops with a
@@ -13,6 +13,7 @@ history (a test enforces this).
 
 import ast
 import glob
+import itertools
 import os
 
 from asv.results import Results
@@ -69,3 +70,22 @@ def check(results_dir, machine, commit, env_name, benchmark_dir):
                 f"{path} holds {name} at version {recorded!r}, the suite is at {pinned[class_name]!r}; "
                 "a new run would drop those results: move the file aside first"
             )
+
+
+def latest_medians(results_dir, machine, benchmark):
+    """``(results, {(True, False, ...): median seconds})`` from ``machine``'s newest results file.
+
+    Skipped variants (NaN) and failed ones (None) have no median and are left out.
+    """
+    paths = [p for p in glob.glob(os.path.join(results_dir, machine, "*.json"))
+             if os.path.basename(p) != "machine.json"]
+    if not paths:
+        raise RecordedResultsError(f"no results recorded for machine {machine!r} under {results_dir}")
+    results = Results.load(max(paths, key=os.path.getmtime))
+    params = results.get_result_params(benchmark)
+    values = results.get_result_value(benchmark, params)
+    combos = itertools.product(*params)
+    return results, {
+        tuple(p == "True" for p in combo): v
+        for combo, v in zip(combos, values) if v is not None and v == v
+    }

@@ -1,0 +1,59 @@
+"""The README's table of per-variant medians, generated from a machine's recorded results.
+
+``python -m torch_overhead table --machine nvidia-h200 [--update-readme]`` prints a
+Markdown table (median and interquartile range per valid variant, from the newest
+results file of that machine) and, with ``--update-readme``, replaces the block between
+``<!-- table:MACHINE -->`` and ``<!-- /table:MACHINE -->`` in README.md.
+"""
+
+import itertools
+import os
+import re
+import sys
+
+from .recorded import RecordedResultsError, latest_medians
+
+BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
+NAMES = ("requires_grad", "inference_mode", "backward", "dynamic")
+
+
+def markdown(results, medians):
+    params = results.get_result_params(BENCHMARK)
+    combos = [tuple(p == "True" for p in c) for c in itertools.product(*params)]
+    stats_of = dict(zip(combos, results.get_result_stats(BENCHMARK, params)))
+    lines = [
+        f"torch {results.commit_hash[:12]}, device {results.env_vars.get('TORCH_OVERHEAD_DEVICE', '?')}, "
+        f"machine {results.params['machine']}; microseconds per call (host time)",
+        "",
+        "| " + " | ".join(NAMES) + " | median | 25%-75% |",
+        "|" + " --- |" * (len(NAMES) + 2),
+    ]
+    for variant, median in sorted(medians.items()):
+        stats = stats_of[variant] or {}
+        spread = f"{stats['q_25'] * 1e6:.1f}-{stats['q_75'] * 1e6:.1f}" if "q_25" in stats else "n/a"
+        lines.append("| " + " | ".join(str(v) for v in variant) + f" | {median * 1e6:.1f} | {spread} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme, machine, table):
+    start, end = f"<!-- table:{machine} -->", f"<!-- /table:{machine} -->"
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise RecordedResultsError(f"{readme} has no {start} ... {end} block to update")
+    with open(readme, "w", encoding="utf-8") as f:
+        f.write(pattern.sub(lambda _: f"{start}\n{table}{end}", text))
+
+
+def main(args):
+    try:
+        results, medians = latest_medians(os.path.join(args.project_root, "results"), args.machine, BENCHMARK)
+        table = markdown(results, medians)
+        if args.update_readme:
+            update_readme(os.path.join(args.project_root, "README.md"), args.machine, table)
+    except RecordedResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(table, end="")
+    return 0
