@@ -77,6 +77,15 @@ def test_results_name_their_device(recorded_project):
     assert results.params["python"] == "%d.%d" % sys.version_info[:2]
 
 
+def test_machine_file_records_the_host(recorded_project):
+    project, _ = recorded_project
+    with open(os.path.join(project, "results", "ci-cpu", "machine.json")) as f:
+        machine = json.load(f)
+    assert machine["machine"] == "ci-cpu"
+    assert int(machine["num_cpu"]) == os.cpu_count()
+    assert machine["arch"] and machine["cpu"] and int(machine["ram"]) > 0
+
+
 def test_publish_lists_the_benchmark_with_its_device(recorded_project):
     project, result = recorded_project
     assert os.path.exists(os.path.join(project, "html", "index.html"))
