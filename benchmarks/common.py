@@ -33,8 +33,10 @@ os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 import sys  # noqa: E402
+import time  # noqa: E402
 
 import torch  # noqa: E402
+from asv_runner.benchmarks.mark import skip_benchmark_if  # noqa: E402
 
 # Imported here, not at first compile, so that asv's forkserver pays for these imports
 # once instead of every benchmark process paying again (about 6 s each on the 2-core
@@ -47,6 +49,20 @@ if "discover" not in sys.argv[1:2]:
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
 WARMUP_CALLS = 10  # as the seed's _prepare_once()
+
+
+def on_cuda():
+    """Import-time answer to "is this a CUDA run?", for asv's skip decorators: never raises
+    (a CUDA request without CUDA is refused later, by ``device()``, with a clear error)."""
+    wanted = os.environ.get(DEVICE_ENV_VAR, "").strip().lower()
+    return wanted == "cuda" or (wanted == "" and torch.cuda.is_available())
+
+
+def synchronized_clock():
+    """asv ``timer`` for synchronized latency: waits for the device before reading the
+    clock, so a timed call includes its GPU work (and one synchronize, about 7 us idle)."""
+    torch.cuda.synchronize()
+    return time.perf_counter()
 
 
 def device():
@@ -98,3 +114,88 @@ def compile_once(key, build):
         _compiled.clear()
         _compiled[key] = build()
     return _compiled[key]
+
+
+def graphs_compiled():
+    """Dynamo graphs compiled so far in this process (a recompile adds one)."""
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+class _Add1Variants:
+    """``add1`` over the seed's variants at one layer of the stack; subclasses say how to build it.
+
+    Everything the seed's contract fixes lives here once: the parameters and their skips,
+    compile-once-then-warm-up (``_prepare_once``), the untimed fresh forward graph before
+    each timed backward (``_prepare``), the timed call (``_work``), and the two clocks:
+    ``time_add1`` is host time (no synchronize, as the seed), ``time_add1_synchronized``
+    (CUDA only) waits for the device around each call. The leading underscore keeps asv
+    from collecting this base class itself.
+    """
+
+    params = ([False, True], [False, True], [False, True], [False, True])
+    param_names = ["requires_grad", "inference_mode", "backward", "dynamic"]
+    # Each sample is the mean of `number` calls, each timed on its own with setup()
+    # re-run before it (asv_runner 0.3); `repeat` samples per process, `rounds`
+    # processes per variant.
+    number = 50
+    repeat = (10, 20, 10.0)
+    rounds = 2
+    warmup_time = 0.2
+    timeout = 300  # a cold Inductor compile on a 2-core CPU takes about 20 s
+
+    def build(self, dynamic):
+        """Return the callable under test (compiled or not) for this layer."""
+        raise NotImplementedError
+
+    def unsupported(self, device, requires_grad, inference_mode, backward, dynamic):
+        """A reason this layer cannot run the variant, or None."""
+        return None
+
+    def _prepare_once(self, requires_grad, inference_mode, backward, dynamic):
+        torch._dynamo.reset()
+        a = torch.ones(2, device=device(), requires_grad=requires_grad)
+        fn = self.build(dynamic)
+        for _ in range(WARMUP_CALLS):
+            if backward:
+                fn(a).sum().backward()
+            elif inference_mode:
+                with torch.inference_mode():
+                    fn(a)
+            else:
+                fn(a)
+        # From here on a recompile is an error, so the timed calls can never silently
+        # measure one: the variant fails, naming the guard that failed.
+        torch._dynamo.config.error_on_recompile = True
+        return fn, a
+
+    def setup(self, requires_grad, inference_mode, backward, dynamic):
+        skip_invalid_variant(requires_grad, inference_mode, backward)
+        reason = self.unsupported(device(), requires_grad, inference_mode, backward, dynamic)
+        if reason:
+            raise NotImplementedError(reason)
+        self.add1, self.a = compile_once(
+            (type(self).__name__, requires_grad, inference_mode, backward, dynamic),
+            lambda: self._prepare_once(requires_grad, inference_mode, backward, dynamic),
+        )
+        if backward:
+            # The seed's _prepare(): a fresh forward graph for the timed backward.
+            self.loss = self.add1(self.a).sum()
+
+    def time_add1(self, requires_grad, inference_mode, backward, dynamic):
+        """One call of add1, or only ``.backward()`` of a fresh ``add1(a).sum()`` when backward
+        is set. Host time: no device synchronize, as in the seed."""
+        if backward:
+            self.loss.backward()
+        elif inference_mode:
+            with torch.inference_mode():
+                self.add1(self.a)
+        else:
+            self.add1(self.a)
+
+    @skip_benchmark_if(not on_cuda())
+    def time_add1_synchronized(self, requires_grad, inference_mode, backward, dynamic):
+        """As time_add1, with the device synchronized before and after each call: the
+        latency a caller waiting for the result sees. CUDA only (CPU ops are synchronous)."""
+        self.time_add1(requires_grad, inference_mode, backward, dynamic)
+
+    time_add1_synchronized.timer = synchronized_clock

@@ -98,12 +98,16 @@ def test_publish_lists_the_benchmark_with_its_device(recorded_project):
     assert "Dashboard:" in result.stdout
 
 
-def test_every_benchmark_class_pins_its_version():
-    """asv publish drops results whose version changed: each class must pin one."""
+def test_every_benchmark_class_pins_its_version(recorded_project):
+    """asv publish drops results whose version changed: every benchmark class must pin one."""
     from torch_overhead.recorded import pinned_versions
 
+    project, _ = recorded_project
+    with open(os.path.join(project, "results", "benchmarks.json")) as f:
+        collected = {name.rsplit(".", 1)[0] for name in json.load(f) if name != "version"}
     pinned = pinned_versions(os.path.join(ROOT, "benchmarks"))
-    assert pinned.get("runtime_overhead.RuntimeOverhead") == "runtime_overhead-1"
+    assert collected and collected <= set(pinned), collected - set(pinned)
+    assert pinned["runtime_overhead.RuntimeOverhead"] == "runtime_overhead-1"
 
 
 def test_readme_table_is_generated_from_the_results(recorded_project, tmp_path):

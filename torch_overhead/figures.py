@@ -48,10 +48,10 @@ def _reference_times(variant):
     import torch
     import torch.utils.benchmark as tbench
 
-    from benchmarks.runtime_overhead import _compile_and_warm_up
+    from benchmarks.runtime_overhead import RuntimeOverhead
 
     requires_grad, inference_mode, backward, dynamic = variant
-    add1, a = _compile_and_warm_up(*variant)
+    add1, a = RuntimeOverhead()._prepare_once(*variant)
     if backward:
         times = []
         for _ in range(1000):

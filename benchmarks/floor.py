@@ -1,0 +1,84 @@
+"""The floor: the cheapest ways to run ``a + 1`` on a GPU, below any PyTorch dispatch.
+
+A raw Triton kernel launch (Triton's own Python launcher, one block) and a raw CUDA graph
+replay of ``a + 1``. No variants: there is no autograd or Dynamo here. CUDA only; on
+another device these are not collected at all (there is no floor to show).
+"""
+
+import torch
+from asv_runner.benchmarks.mark import skip_benchmark_if
+
+from .common import device, on_cuda, synchronized_clock
+
+
+class _Floor:
+    number = 50
+    repeat = (10, 20, 10.0)
+    rounds = 2
+    warmup_time = 0.2
+
+    @skip_benchmark_if(not on_cuda())
+    def time_launch(self):
+        """One launch/replay. Host time: no device synchronize."""
+        self.launch()
+
+    @skip_benchmark_if(not on_cuda())
+    def time_launch_synchronized(self):
+        """One launch/replay with the device synchronized before and after."""
+        self.launch()
+
+    time_launch_synchronized.timer = synchronized_clock
+
+
+def _triton_add1():
+    """Build the kernel only when asked: importing Triton is not free, and may be absent."""
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError as err:
+        raise NotImplementedError(f"Triton is not installed ({err})")
+
+    @triton.jit
+    def add1_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        offsets = tl.arange(0, BLOCK)
+        mask = offsets < n
+        tl.store(out_ptr + offsets, tl.load(x_ptr + offsets, mask=mask) + 1, mask=mask)
+
+    return add1_kernel
+
+
+class TritonLaunch(_Floor):
+    """A hand-written Triton ``a + 1`` kernel launched directly (grid of one block)."""
+
+    version = "floor-triton-launch-1"
+
+    def setup(self):
+        kernel = _triton_add1()
+        a = torch.ones(2, device=device())
+        out = torch.empty_like(a)
+        self.launch = lambda: kernel[(1,)](a, out, 2, BLOCK=2)
+        for _ in range(10):
+            self.launch()
+        torch.cuda.synchronize()
+
+
+class CudaGraphReplay(_Floor):
+    """``a + 1`` captured once in a ``torch.cuda.CUDAGraph``; each call is ``graph.replay()``."""
+
+    version = "floor-cuda-graph-replay-1"
+
+    def setup(self):
+        a = torch.ones(2, device=device())
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm up off the capture stream, as PyTorch's docs do
+            for _ in range(3):
+                a + 1
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.out = a + 1
+        self.launch = graph.replay
+        for _ in range(10):
+            self.launch()
+        torch.cuda.synchronize()

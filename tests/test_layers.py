@@ -1,0 +1,95 @@
+"""Layer baselines, the floor, and recompile accounting, on the CPU."""
+
+import math
+import os
+import sys
+
+import pytest
+import torch
+from asv.results import Results
+
+from conftest import ROOT
+
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TORCH_OVERHEAD_DEVICE", "cpu")
+from benchmarks import floor, layers  # noqa: E402
+from benchmarks.common import _Add1Variants  # noqa: E402
+from test_suite import results_file  # noqa: E402
+
+LAYERS = ["Eager", "DynamoEager", "AotAutograd", "InductorCppWrapper"]
+
+
+def test_every_layer_is_recorded_for_its_valid_variants(recorded_project):
+    project, _ = recorded_project
+    results = Results.load(results_file(project))
+    for layer in LAYERS:
+        name = f"layers.{layer}.time_add1"
+        values = results.get_result_value(name, results.get_result_params(name))
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        expected = 5 if layer == "Eager" else 10  # eager skips dynamic=True (no such thing)
+        assert len(finite) == expected and all(v > 0 for v in finite), (layer, values)
+
+
+def test_cuda_only_layers_are_skipped_with_a_reason_on_the_cpu(recorded_project):
+    project, result = recorded_project
+    results = Results.load(results_file(project))
+    name = "layers.InductorCudaGraphs.time_add1"
+    values = results.get_result_value(name, results.get_result_params(name))
+    assert all(v is not None and math.isnan(v) for v in values)
+    assert "CUDA graphs need CUDA" in result.stdout
+    # the floor and the synchronized clock do not exist on the CPU: nothing is recorded
+    keys = set(results.get_all_result_keys())
+    assert not any(k.startswith("floor.") or k.endswith("_synchronized") for k in keys)
+
+
+def test_no_seed_variant_recompiles_during_measurement(recorded_project):
+    project, _ = recorded_project
+    results = Results.load(results_file(project))
+    name = "runtime_overhead.RuntimeOverhead.track_recompiles"
+    values = results.get_result_value(name, results.get_result_params(name))
+    counted = [v for v in values if v is not None and not math.isnan(v)]
+    assert len(counted) == 10 and set(counted) == {0}
+
+
+class _ShapeChanging(_Add1Variants):
+    """A benchmark that would silently measure recompiles: calls alternate between two shapes."""
+
+    def build(self, dynamic):
+        return torch.compile(lambda a: a + 1, backend="eager", fullgraph=True, dynamic=dynamic)
+
+    def time_add1(self, *variant):
+        self.n = 3 if getattr(self, "n", 2) == 2 else 2
+        self.add1(torch.ones(self.n))
+
+
+def test_a_recompile_during_measurement_fails_the_variant():
+    bench = _ShapeChanging()
+    bench.setup(False, False, False, False)
+    with pytest.raises(Exception, match="(?i)recompil"):
+        bench.time_add1(False, False, False, False)
+    torch._dynamo.config.error_on_recompile = False
+
+
+def test_recompiles_are_counted_not_hidden():
+    from benchmarks.runtime_overhead import RuntimeOverhead
+
+    class Recompiling(_ShapeChanging, RuntimeOverhead):
+        pass
+
+    bench = Recompiling()
+    bench.setup(False, False, False, False)
+    assert bench.track_recompiles(False, False, False, False) > 0
+    torch._dynamo.config.error_on_recompile = False
+
+
+def test_missing_triton_is_a_skip_with_a_reason(monkeypatch):
+    monkeypatch.setitem(sys.modules, "triton", None)
+    with pytest.raises(NotImplementedError, match="Triton is not installed"):
+        floor._triton_add1()
+
+
+def test_cpp_wrapper_that_cannot_compile_is_a_skip(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, "/nonexistent/g++"))
+    with pytest.raises(NotImplementedError, match="cpp_wrapper does not compile here"):
+        layers.InductorCppWrapper().setup(False, False, False, False)
