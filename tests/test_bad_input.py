@@ -66,8 +66,9 @@ def test_results_of_another_benchmark_version(project):
     with open(path) as f:
         data = json.load(f)
     columns = data["result_columns"]
-    for row in data["results"].values():
-        row[columns.index("version")] = "runtime_overhead-0"
+    for name, row in data["results"].items():
+        if name.startswith("runtime_overhead."):
+            row[columns.index("version")] = "runtime_overhead-0"
     with open(path, "w") as f:
         json.dump(data, f)
     before = snapshot(project)
