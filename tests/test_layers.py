@@ -2,6 +2,8 @@
 
 import math
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -90,6 +92,37 @@ def test_missing_triton_is_a_skip_with_a_reason(monkeypatch):
 
 def test_cpp_wrapper_that_cannot_compile_is_a_skip(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, "/nonexistent/g++"))
-    with pytest.raises(NotImplementedError, match="cpp_wrapper does not compile here"):
-        layers.InductorCppWrapper().setup(False, False, False, False)
+    with torch._inductor.config.patch({"cpp.cxx": (None, "/nonexistent/g++")}):
+        with pytest.raises(NotImplementedError, match="cpp_wrapper does not compile here.*C\\+\\+ compiler"):
+            layers.InductorCppWrapper().setup(False, False, False, False)
+
+
+def test_breakdown_table_and_picture_come_from_the_results(recorded_project, tmp_path):
+    project, _ = recorded_project
+    shutil.copytree(os.path.join(project, "results"), tmp_path / "results")
+    png = tmp_path / "breakdown.png"
+    out = subprocess.run([sys.executable, "-m", "torch_overhead", "breakdown", "--machine", "ci-cpu",
+                          "--output", str(png), "--project-root", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [line for line in out.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith(("| variant", "| ---"))]
+    assert len(rows) == 10
+    results = Results.load(results_file(project))
+    name = "runtime_overhead.RuntimeOverhead.time_add1"
+    base = results.get_result_value(name, results.get_result_params(name))[0]
+    assert rows[0].startswith("| base |") and f"{base * 1e6:.1f}" in rows[0]
+
+
+def test_compile_time_cold_is_slower_than_warm():
+    from benchmarks.compile_time import CompileTime
+
+    bench = CompileTime()
+    variant = (False, False, False, False)
+    bench.setup(*variant)
+    cold = bench.track_cold_seconds(*variant)
+    warm = bench.track_warm_seconds(*variant)
+    assert 0 < warm < cold, (cold, warm)
+    with pytest.raises(NotImplementedError):
+        bench.setup(False, True, True, False)

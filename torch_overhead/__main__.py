@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import figures, run, table
+from . import breakdown, figures, run, table
 
 
 def parse(argv):
@@ -18,6 +18,8 @@ def parse(argv):
                    help="auto: CUDA when the build sees a GPU, else the CPU")
     p.add_argument("--machine", help="asv machine name (default: the GPU model, or cpu-<hostname>)")
     p.add_argument("--bench", action="append", help="regex selecting benchmarks, as asv run --bench")
+    p.add_argument("--slow", action="store_true",
+                   help="also run the benchmarks that take minutes (compile time); see README")
     p.add_argument("--quick", action="store_true", help="one sample per variant (smoke test, not for history)")
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))),
                    help="CPUs the benchmark processes are pinned to, as asv run --cpu-affinity, or 'none' "
@@ -39,6 +41,12 @@ def parse(argv):
     p.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=table.main)
+
+    p = sub.add_parser("breakdown", help="every layer's median per seed variant: table and PNG")
+    p.add_argument("--machine", required=True)
+    p.add_argument("--output", help="PNG path (default: docs/breakdown-MACHINE.png)")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=breakdown.main)
     return parser.parse_args(argv)
 
 

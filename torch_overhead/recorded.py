@@ -72,20 +72,31 @@ def check(results_dir, machine, commit, env_name, benchmark_dir):
             )
 
 
-def latest_medians(results_dir, machine, benchmark):
-    """``(results, {(True, False, ...): median seconds})`` from ``machine``'s newest results file.
-
-    Skipped variants (NaN) and failed ones (None) have no median and are left out.
-    """
+def latest_results(results_dir, machine):
+    """The newest results file recorded for ``machine``."""
     paths = [p for p in glob.glob(os.path.join(results_dir, machine, "*.json"))
              if os.path.basename(p) != "machine.json"]
     if not paths:
         raise RecordedResultsError(f"no results recorded for machine {machine!r} under {results_dir}")
-    results = Results.load(max(paths, key=os.path.getmtime))
+    return Results.load(max(paths, key=os.path.getmtime))
+
+
+def result_by_variant(results, benchmark, column=None):
+    """``{(True, False, ...): value}`` for one benchmark; ``()`` keys a benchmark without
+    parameters. Skipped (NaN) and failed (None) variants are left out. ``column``
+    "stats" gives asv's statistics (quantiles) instead of the median."""
     params = results.get_result_params(benchmark)
-    values = results.get_result_value(benchmark, params)
+    get = results.get_result_stats if column == "stats" else results.get_result_value
+    values = get(benchmark, params)
     combos = itertools.product(*params)
-    return results, {
+    return {
         tuple(p == "True" for p in combo): v
-        for combo, v in zip(combos, values) if v is not None and v == v
+        for combo, v in zip(combos, values)
+        if v is not None and (column == "stats" or v == v)
     }
+
+
+def latest_medians(results_dir, machine, benchmark):
+    """``(results, {variant: median seconds})`` from ``machine``'s newest results file."""
+    results = latest_results(results_dir, machine)
+    return results, result_by_variant(results, benchmark)

@@ -32,6 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
 ENV_TYPE = "installed-torch"
+# Benchmark modules that take minutes: only run with --slow (or when named by --bench).
+SLOW_MODULES = ("compile_time",)
 
 
 class UsageError(RuntimeError):
@@ -121,7 +123,8 @@ def main(args):
     ]
     if args.cpu_affinity != "none":
         run_args += ["--cpu-affinity", args.cpu_affinity]
-    for pattern in args.bench or []:
+    patterns = args.bench or ([] if args.slow else ["^(?!(" + "|".join(SLOW_MODULES) + r")\.)"])
+    for pattern in patterns:
         run_args += ["--bench", pattern]
     if args.quick:
         run_args.append("--quick")

@@ -6,21 +6,18 @@ results file of that machine) and, with ``--update-readme``, replaces the block 
 ``<!-- table:MACHINE -->`` and ``<!-- /table:MACHINE -->`` in README.md.
 """
 
-import itertools
 import os
 import re
 import sys
 
-from .recorded import RecordedResultsError, latest_medians
+from .recorded import RecordedResultsError, latest_medians, result_by_variant
 
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 NAMES = ("requires_grad", "inference_mode", "backward", "dynamic")
 
 
 def markdown(results, medians):
-    params = results.get_result_params(BENCHMARK)
-    combos = [tuple(p == "True" for p in c) for c in itertools.product(*params)]
-    stats_of = dict(zip(combos, results.get_result_stats(BENCHMARK, params)))
+    stats_of = result_by_variant(results, BENCHMARK, column="stats")
     lines = [
         f"torch {results.commit_hash[:12]}, device {results.env_vars.get('TORCH_OVERHEAD_DEVICE', '?')}, "
         f"machine {results.params['machine']}; microseconds per call (host time)",
@@ -29,7 +26,7 @@ def markdown(results, medians):
         "|" + " --- |" * (len(NAMES) + 2),
     ]
     for variant, median in sorted(medians.items()):
-        stats = stats_of[variant] or {}
+        stats = stats_of.get(variant) or {}
         spread = f"{stats['q_25'] * 1e6:.1f}-{stats['q_75'] * 1e6:.1f}" if "q_25" in stats else "n/a"
         lines.append("| " + " | ".join(str(v) for v in variant) + f" | {median * 1e6:.1f} | {spread} |")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""Where the overhead lives: every layer's median per seed variant, as a table and a PNG.
+
+``python -m torch_overhead breakdown --machine nvidia-h200`` reads that machine's newest
+results and, for each valid seed variant, sets the headline (Inductor) beside the layers
+beneath it: the floor (CUDA graph replay, raw Triton launch), eager PyTorch, Dynamo
+alone, Dynamo + AOTAutograd, and the Inductor variants (CUDA graphs, C++ wrapper). It
+prints each median, its ratio to the CUDA-graph floor and the Inductor/eager ratio, and
+draws the same as grouped bars (``docs/breakdown-MACHINE.png`` by default).
+"""
+
+import os
+import sys
+
+from .recorded import RecordedResultsError, latest_results, result_by_variant
+
+# (label, benchmark) from the bottom of the stack up; host clock throughout.
+LAYERS = [
+    ("CUDA graph replay", "floor.CudaGraphReplay.time_launch"),
+    ("Triton launch", "floor.TritonLaunch.time_launch"),
+    ("eager", "layers.Eager.time_add1"),
+    ("Dynamo", "layers.DynamoEager.time_add1"),
+    ("AOTAutograd", "layers.AotAutograd.time_add1"),
+    ("Inductor", "runtime_overhead.RuntimeOverhead.time_add1"),
+    ("Inductor+CUDA graphs", "layers.InductorCudaGraphs.time_add1"),
+    ("Inductor+C++ wrapper", "layers.InductorCppWrapper.time_add1"),
+]
+HEADLINE = "runtime_overhead.RuntimeOverhead.time_add1"
+FLOOR = "floor.CudaGraphReplay.time_launch"
+
+
+def collect(results):
+    """``{variant: {label: seconds}}`` for the headline's valid variants; a layer without
+    a figure for a variant (skipped, failed, not run) is left out of that variant."""
+    headline = result_by_variant(results, HEADLINE)
+    table = {v: {} for v in headline}
+    for label, name in LAYERS:
+        if name not in results.get_all_result_keys():
+            continue
+        per_variant = result_by_variant(results, name)
+        for variant in table:
+            value = per_variant.get(variant, per_variant.get(()))  # the floor has no variants
+            if value is None and label == "eager":
+                # eager has no dynamic shapes (skipped as a duplicate): one figure for both
+                value = per_variant.get(variant[:3] + (False,))
+            if value is not None:
+                table[variant][label] = value
+    return table
+
+
+def variant_name(variant):
+    names = ("requires_grad", "inference_mode", "backward", "dynamic")
+    return "+".join(n for n, on in zip(names, variant) if on) or "base"
+
+
+def text(table):
+    labels = [label for label, _ in LAYERS if any(label in row for row in table.values())]
+    lines = ["us per call (host time); (xN) = ratio to the CUDA graph replay floor", "",
+             "| variant | " + " | ".join(labels) + " | inductor/eager |",
+             "|" + " --- |" * (len(labels) + 2)]
+    for variant, row in table.items():
+        floor = row.get("CUDA graph replay")
+        cells = []
+        for label in labels:
+            if label not in row:
+                cells.append("n/a")
+                continue
+            ratio = f" (x{row[label] / floor:.1f})" if floor else ""
+            cells.append(f"{row[label] * 1e6:.1f}{ratio}")
+        ind_eager = f"{row['Inductor'] / row['eager']:.2f}" if "eager" in row and "Inductor" in row else "n/a"
+        lines.append(f"| {variant_name(variant)} | " + " | ".join(cells) + f" | {ind_eager} |")
+    return "\n".join(lines) + "\n"
+
+
+def draw(table, title, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [label for label, _ in LAYERS if any(label in row for row in table.values())]
+    variants = list(table)
+    width = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(variants)), 5))
+    for i, label in enumerate(labels):
+        xs = [j + i * width for j, v in enumerate(variants) if label in table[v]]
+        ys = [table[v][label] * 1e6 for v in variants if label in table[v]]
+        ax.bar(xs, ys, width, label=label)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(variants))])
+    ax.set_xticklabels([variant_name(v) for v in variants], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("microseconds per call (host time)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(args):
+    try:
+        results = latest_results(os.path.join(args.project_root, "results"), args.machine)
+    except RecordedResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = collect(results)
+    output = args.output or os.path.join(args.project_root, "docs", f"breakdown-{args.machine}.png")
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    device = results.env_vars.get("TORCH_OVERHEAD_DEVICE", "?")
+    draw(table, f"add1 per layer: {args.machine} ({device}), torch {results.commit_hash[:12]}", output)
+    print(text(table), end="")
+    print(f"picture: {output}")
+    return 0
