@@ -32,11 +32,12 @@ os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 # core, per-call times grew from 55 us to 460 us over five processes on the H200).
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
+import itertools  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import torch  # noqa: E402
-from asv_runner.benchmarks.mark import skip_benchmark_if  # noqa: E402
+from asv_runner.benchmarks.mark import skip_for_params  # noqa: E402
 
 # Imported here, not at first compile, so that asv's forkserver pays for these imports
 # once instead of every benchmark process paying again (about 6 s each on the 2-core
@@ -56,6 +57,19 @@ def on_cuda():
     (a CUDA request without CUDA is refused later, by ``device()``, with a clear error)."""
     wanted = os.environ.get(DEVICE_ENV_VAR, "").strip().lower()
     return wanted == "cuda" or (wanted == "" and torch.cuda.is_available())
+
+
+def cuda_only(variants):
+    """Decorator: on a run without CUDA, record every one of ``variants`` as skipped (n/a)
+    without starting its setup. The benchmark is still collected, so results/benchmarks.json
+    lists it on every machine: asv publish drops any result whose benchmark is missing
+    there, so a CPU run must not erase the GPU machines' figures from the dashboard."""
+    if on_cuda():
+        return lambda func: func
+    return skip_for_params(list(variants))
+
+
+VARIANTS = list(itertools.product([False, True], repeat=4))
 
 
 def synchronized_clock():
@@ -192,7 +206,7 @@ class _Add1Variants:
         else:
             self.add1(self.a)
 
-    @skip_benchmark_if(not on_cuda())
+    @cuda_only(VARIANTS)
     def time_add1_synchronized(self, requires_grad, inference_mode, backward, dynamic):
         """As time_add1, with the device synchronized before and after each call: the
         latency a caller waiting for the result sees. CUDA only (CPU ops are synchronous)."""

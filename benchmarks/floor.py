@@ -1,14 +1,12 @@
 """The floor: the cheapest ways to run ``a + 1`` on a GPU, below any PyTorch dispatch.
 
 A raw Triton kernel launch (Triton's own Python launcher, one block) and a raw CUDA graph
-replay of ``a + 1``. No variants: there is no autograd or Dynamo here. CUDA only; on
-another device these are not collected at all (there is no floor to show).
+replay of ``a + 1``. No variants: there is no autograd or Dynamo here. CUDA only: on
+another device they are recorded as skipped.
 """
 
 import torch
-from asv_runner.benchmarks.mark import skip_benchmark_if
-
-from .common import device, on_cuda, synchronized_clock
+from .common import cuda_only, device, synchronized_clock
 
 
 class _Floor:
@@ -17,12 +15,12 @@ class _Floor:
     rounds = 2
     warmup_time = 0.2
 
-    @skip_benchmark_if(not on_cuda())
+    @cuda_only([()])
     def time_launch(self):
         """One launch/replay. Host time: no device synchronize."""
         self.launch()
 
-    @skip_benchmark_if(not on_cuda())
+    @cuda_only([()])
     def time_launch_synchronized(self):
         """One launch/replay with the device synchronized before and after."""
         self.launch()
