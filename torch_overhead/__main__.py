@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import breakdown, figures, run, table
+from . import backfill, breakdown, figures, gate, run, table
 
 
 def parse(argv):
@@ -26,6 +26,25 @@ def parse(argv):
                         "(default: the last CPU; on the H200 pinning narrowed per-process medians)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=run.main)
+
+    p = sub.add_parser("backfill", help="record several torch builds, each in a throwaway environment")
+    p.add_argument("builds", nargs="+", metavar="BUILD[@COMMIT]",
+                   help="a torch version, a .whl file or a directory of wheels; @COMMIT checks the build's commit")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--machine", help="asv machine name (default as for run)")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=backfill.main)
+
+    p = sub.add_parser("gate", help="check recorded results against an expected file (exit 0/1/2)")
+    p.add_argument("--machine", required=True)
+    p.add_argument("--build", help="torch version or commit (default: the machine's newest results)")
+    p.add_argument("--expected", help="CSV: benchmark,metric,expected,noise_margin")
+    p.add_argument("--init", metavar="FILE", help="write an expected file from the results instead")
+    p.add_argument("--margin", type=float, default=0.1, help="noise margin for --init (default 0.1)")
+    p.add_argument("--suggest", help="where to write the suggested expected file")
+    p.add_argument("--report", help="write the Markdown report here too")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=gate.main)
 
     p = sub.add_parser("figures", help="fidelity, cost and stability of the suite, as a table")
     p.add_argument("--python", default=sys.executable)

@@ -81,6 +81,15 @@ def latest_results(results_dir, machine):
     return Results.load(max(paths, key=os.path.getmtime))
 
 
+def results_for_commit(results_dir, machine, commit):
+    """The results file of ``machine`` for one build (the newest, if several environments)."""
+    paths = [p for p in glob.glob(os.path.join(results_dir, machine, f"{commit[:8]}-*.json"))]
+    found = [r for r in map(Results.load, sorted(paths, key=os.path.getmtime)) if r.commit_hash == commit]
+    if not found:
+        raise RecordedResultsError(f"no results for commit {commit[:12]} on machine {machine!r}")
+    return found[-1]
+
+
 def result_by_variant(results, benchmark, column=None):
     """``{(True, False, ...): value}`` for one benchmark; ``()`` keys a benchmark without
     parameters. Skipped (NaN) and failed (None) variants are left out. ``column``

@@ -1,0 +1,100 @@
+"""The gate over recorded results: ok, out of margin both ways, failed, bad input."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def project(recorded_project, tmp_path):
+    source, _ = recorded_project
+    shutil.copytree(os.path.join(source, "results"), tmp_path / "results")
+    shutil.copy(os.path.join(source, "builds.json"), tmp_path / "builds.json")
+    return str(tmp_path)
+
+
+def gate(project, *args):
+    return subprocess.run([sys.executable, "-m", "torch_overhead", "gate", "--machine", "ci-cpu",
+                           "--project-root", project, *args], capture_output=True, text=True, timeout=120)
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_gate_passes_on_its_own_baseline_and_fails_both_ways(project, tmp_path):
+    expected = str(tmp_path / "expected.csv")
+    assert gate(project, "--init", expected, "--margin", "0.1").returncode == 0
+    baseline = rows(expected)
+    base = "runtime_overhead.RuntimeOverhead.time_add1(False, False, False, False)"
+    assert base in {r["benchmark"] for r in baseline} and all(r["metric"] == "us_per_call" for r in baseline)
+    assert gate(project, "--expected", expected, "--build", f"torch-{torch.__version__}").returncode == 0
+
+    # a baseline at half the measured value: the run is a regression; at double, an improvement
+    for factor, status in ((0.5, "regression"), (2.0, "improvement")):
+        edited = [dict(r, expected=str(float(r["expected"]) * factor)) if r["benchmark"] == base else r
+                  for r in baseline]
+        with open(expected, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(baseline[0]))
+            writer.writeheader()
+            writer.writerows(edited)
+        report = str(tmp_path / "report.md")
+        result = gate(project, "--expected", expected, "--report", report)
+        assert result.returncode == 1, result.stdout + result.stderr
+        with open(report) as f:
+            text = f.read()
+        assert f"`{base}`" in text and f"| {status} |" in text
+        suggested = {r["benchmark"]: float(r["expected"]) for r in rows(str(tmp_path / "expected.suggested.csv"))}
+        original = {r["benchmark"]: float(r["expected"]) for r in baseline}
+        assert suggested[base] == pytest.approx(original[base], abs=0.01)  # the measured value
+
+
+def test_a_benchmark_without_result_exits_2(project, tmp_path):
+    expected = tmp_path / "expected.csv"
+    expected.write_text("benchmark,metric,expected,noise_margin\nlayers.Gone.time_add1(False),us_per_call,10,0.1\n")
+    result = gate(project, "--expected", str(expected))
+    assert result.returncode == 2 and "| failed |" in result.stdout
+
+
+def test_bad_input_is_one_line_and_exit_2(project, tmp_path):
+    bad = tmp_path / "expected.csv"
+    bad.write_text("benchmark,metric,expected,noise_margin\nx,instructions,abc,0.1\n")
+    for args, message in (((("--expected", str(bad))), "malformed row"),
+                          (("--expected", str(bad), "--build", "9.9.9"), "not in builds.json")):
+        result = gate(project, *args)
+        assert result.returncode == 2 and message in result.stderr
+
+
+def test_asv_compare_names_builds_by_version(project):
+    """Two recorded builds compared by torch version through the build-index repository."""
+    import json
+
+    other = "b" * 40
+    with open(os.path.join(project, "builds.json")) as f:
+        index = json.load(f)
+    index["builds"].append({"commit": other, "version": "2.99.0", "date": "2030-01-01T00:00:00+00:00",
+                            "channel": "release"})
+    with open(os.path.join(project, "builds.json"), "w") as f:
+        json.dump(index, f)
+    machine_dir = os.path.join(project, "results", "ci-cpu")
+    (source,) = [p for p in os.listdir(machine_dir) if p != "machine.json"]
+    with open(os.path.join(machine_dir, source)) as f:
+        data = json.load(f)
+    data["commit_hash"] = other
+    with open(os.path.join(machine_dir, other[:8] + source[8:]), "w") as f:
+        json.dump(data, f)
+    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(__file__)), "asv.conf.json"), project)
+    result = subprocess.run([sys.executable, "-m", "asv", "compare", f"torch-{torch.__version__}", "torch-2.99.0",
+                             "--machine", "ci-cpu", "--only-changed", "--factor", "100"],
+                            cwd=project, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "torch-2.99.0" in result.stdout or "bbbbbbbb" in result.stdout
+    unknown = subprocess.run([sys.executable, "-m", "asv", "compare", "torch-3.0.0", "torch-2.99.0",
+                              "--machine", "ci-cpu"], cwd=project, capture_output=True, text=True, timeout=120)
+    assert unknown.returncode != 0 and "torch-3.0.0" in unknown.stdout + unknown.stderr
