@@ -124,3 +124,26 @@ def test_crash_in_one_variant_still_records_the_others(tmp_path):
     assert values[1] is None
     assert all(v is not None and math.isfinite(v) and v > 0 for v in (values[0], values[2]))
     assert os.path.exists(os.path.join(project, "html", "index.html"))
+
+
+def test_ctrl_c_records_nothing_partial_and_keeps_earlier_results(project):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = snapshot(project)
+    env = dict(os.environ, HOME=project)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", "ci-cpu",
+         "--device", "cpu", "--quick", "--bench", "RuntimeOverhead"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    for line in proc.stdout:
+        if "Benchmarking" in line:  # asv has started running benchmarks
+            break
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "interrupted" in err
+    assert snapshot(project) == before

@@ -19,7 +19,7 @@ def parse(argv):
     p.add_argument("--machine", help="asv machine name (default: the GPU model, or cpu-<hostname>)")
     p.add_argument("--bench", action="append", help="regex selecting benchmarks, as asv run --bench")
     p.add_argument("--slow", action="store_true",
-                   help="also run the benchmarks that take minutes (compile time); see README")
+                   help="also run the benchmarks that take minutes (compile time, instruction counts); see README")
     p.add_argument("--quick", action="store_true", help="one sample per variant (smoke test, not for history)")
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))),
                    help="CPUs the benchmark processes are pinned to, as asv run --cpu-affinity, or 'none' "
@@ -72,7 +72,13 @@ def parse(argv):
 def main(argv=None):
     args = parse(argv)
     args.project_root = os.path.abspath(args.project_root)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        # asv writes a run's results only when the run completes, so an interrupted run
+        # leaves no partial results, and every earlier file as it was.
+        print("error: interrupted; this run recorded nothing, earlier results are untouched", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
 ENV_TYPE = "installed-torch"
 # Benchmark modules that take minutes: only run with --slow (or when named by --bench).
-SLOW_MODULES = ("compile_time",)
+SLOW_MODULES = ("compile_time", "instruction_count")
 
 
 class UsageError(RuntimeError):
@@ -47,10 +47,9 @@ def _step(number, text):
 def asv_runner_path(project_root):
     """A folder holding only asv_runner, for ASV_PYTHONPATH.
 
-    The benchmarked interpreter needs asv_runner, and asv drops PYTHONPATH when it
-    starts benchmark processes. Rather than installing into the user's own torch
-    environment, point it at this one's asv_runner through a folder that shadows
-    nothing else (the whole site-packages would also bring this venv's torch).
+    The benchmarked interpreter needs asv_runner. Rather than installing into the user's
+    own torch environment, point it at this one's asv_runner through a folder that
+    shadows nothing else (the whole site-packages would also bring this venv's torch).
     """
     shim = os.path.join(project_root, ".asv", "runner-path")
     link = os.path.join(shim, "asv_runner")
@@ -69,9 +68,10 @@ def benchmark_env(device, commit, project_root):
     env = dict(os.environ)
     env[DEVICE_ENV_VAR] = device
     env[COMMIT_ENV_VAR] = commit
-    env["ASV_PYTHONPATH"] = os.pathsep.join(
-        p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p
-    )
+    # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others
+    # replace it with ASV_PYTHONPATH): set both.
+    path = os.pathsep.join(p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = env["ASV_PYTHONPATH"] = path
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
