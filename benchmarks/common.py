@@ -103,6 +103,19 @@ def skip_invalid_variant(requires_grad, inference_mode, backward):
         raise NotImplementedError("backward needs requires_grad=True: there is no graph to differentiate")
 
 
+def work(fn, a, inference_mode, backward, loss=None):
+    """The seed's ``_work()``: one call of ``fn(a)`` (inside ``torch.inference_mode()`` when
+    set), or with backward only ``loss.backward()``; without a prepared ``loss`` (warm-up,
+    first calls) a fresh ``fn(a).sum()`` is built first."""
+    if backward:
+        (fn(a).sum() if loss is None else loss).backward()
+    elif inference_mode:
+        with torch.inference_mode():
+            fn(a)
+    else:
+        fn(a)
+
+
 def check_build():
     """Refuse to measure a torch other than the build the results will be filed under."""
     expected = os.environ.get(COMMIT_ENV_VAR)
@@ -170,13 +183,7 @@ class _Add1Variants:
         a = torch.ones(2, device=device(), requires_grad=requires_grad)
         fn = self.build(dynamic)
         for _ in range(WARMUP_CALLS):
-            if backward:
-                fn(a).sum().backward()
-            elif inference_mode:
-                with torch.inference_mode():
-                    fn(a)
-            else:
-                fn(a)
+            work(fn, a, inference_mode, backward)
         # From here on a recompile is an error, so the timed calls can never silently
         # measure one: the variant fails, naming the guard that failed.
         torch._dynamo.config.error_on_recompile = True
@@ -191,20 +198,13 @@ class _Add1Variants:
             (type(self).__name__, requires_grad, inference_mode, backward, dynamic),
             lambda: self._prepare_once(requires_grad, inference_mode, backward, dynamic),
         )
-        if backward:
-            # The seed's _prepare(): a fresh forward graph for the timed backward.
-            self.loss = self.add1(self.a).sum()
+        # The seed's _prepare(): a fresh forward graph for the timed backward.
+        self.loss = self.add1(self.a).sum() if backward else None
 
     def time_add1(self, requires_grad, inference_mode, backward, dynamic):
         """One call of add1, or only ``.backward()`` of a fresh ``add1(a).sum()`` when backward
         is set. Host time: no device synchronize, as in the seed."""
-        if backward:
-            self.loss.backward()
-        elif inference_mode:
-            with torch.inference_mode():
-                self.add1(self.a)
-        else:
-            self.add1(self.a)
+        work(self.add1, self.a, inference_mode, backward, self.loss)
 
     @cuda_only(VARIANTS)
     def time_add1_synchronized(self, requires_grad, inference_mode, backward, dynamic):

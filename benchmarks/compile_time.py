@@ -16,7 +16,7 @@ import time
 import torch
 from torch._inductor.utils import clear_inductor_caches, fresh_cache
 
-from .common import device, skip_invalid_variant
+from .common import device, skip_invalid_variant, work
 from .runtime_overhead import add1
 
 
@@ -26,13 +26,7 @@ def _first_call_seconds(requires_grad, inference_mode, backward, dynamic):
     a = torch.ones(2, device=device(), requires_grad=requires_grad)
     start = time.perf_counter()
     compiled = torch.compile(add1, backend="inductor", fullgraph=True, dynamic=dynamic)
-    if backward:
-        compiled(a).sum().backward()
-    elif inference_mode:
-        with torch.inference_mode():
-            compiled(a)
-    else:
-        compiled(a)
+    work(compiled, a, inference_mode, backward)
     if device() == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start

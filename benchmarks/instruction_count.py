@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import VARIANTS, skip_invalid_variant
+from .common import VARIANTS, skip_invalid_variant, work
 
 # Per variant, BLOCKS blocks of CALLS counted calls; the figure is the smallest block mean
 # per call, as the seed takes the minimum of its 5 iterations: an occasional slow path
@@ -106,13 +106,7 @@ def count_variants(variants, shim=None, calls=CALLS):
                     grind.toggle_collect()
                 else:
                     start = counter.start()
-                if backward:
-                    loss.backward()
-                elif inference_mode:
-                    with torch.inference_mode():
-                        add1(a)
-                else:
-                    add1(a)
+                work(add1, a, inference_mode, backward, loss)
                 if grind:
                     grind.toggle_collect()
                 else:
