@@ -123,14 +123,10 @@ def count_variants(variants, shim=None, calls=CALLS):
     return counts
 
 
-def _callgrind_one(variant, shim, calls, workdir):
-    """One variant in its own interpreter under callgrind. Counted after other variants in
-    one process, a variant read up to 0.6% differently from run to run; counted first in
-    its own, the four variants without requires_grad or dynamic read exactly the same
-    every time (the others still moved by up to 1.6% between runs: not yet explained)."""
-    out = os.path.join(workdir, "callgrind.out." + "".join("1" if v else "0" for v in variant))
+def _counting_env():
+    """Environment of every process that compiles or counts for callgrind."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(
+    return dict(
         os.environ,
         PYTHONHASHSEED="0",
         PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
@@ -141,6 +137,25 @@ def _callgrind_one(variant, shim, calls, workdir):
         ATEN_CPU_CAPABILITY="avx2",
         TORCHINDUCTOR_CACHE_DIR=os.path.join(tempfile.gettempdir(), "torch-overhead-callgrind-inductor"),
     )
+
+
+def warm_inductor_cache(variants):
+    """Compile every variant once, natively, into the counting cache. A count taken in a
+    process whose compile missed the cache read 0.3% off one whose compile hit it (base
+    variant, seen in CI): with the cache warm, every counting process takes the same path."""
+    code = ("from benchmarks.runtime_overhead import RuntimeOverhead\n"
+            f"for v in {[tuple(v) for v in variants]}: RuntimeOverhead()._prepare_once(*v)")
+    subprocess.run([sys.executable, "-c", code], env=_counting_env(), check=True, capture_output=True)
+
+
+def _callgrind_one(variant, shim, calls, workdir):
+    """One variant in its own interpreter under callgrind, the Inductor cache warm.
+    Counted after other variants in one process, a variant read up to 0.6% differently
+    from run to run; counted first in its own, the four variants without requires_grad
+    or dynamic read exactly the same every time (the others still moved by up to 1.6%
+    between runs: not yet explained)."""
+    out = os.path.join(workdir, "callgrind.out." + "".join("1" if v else "0" for v in variant))
+    env = _counting_env()
     code = f"from benchmarks.instruction_count import count_variants; count_variants([{tuple(variant)}], {shim!r}, {calls})"
     grind = subprocess.run(
         ["setarch", platform.machine(), "--addr-no-randomize",
@@ -183,6 +198,7 @@ def count_under_callgrind(calls=CALLS):
     try:
         shim = build_shim(workdir)
         variants = _valid_variants()
+        warm_inductor_cache(variants)
         with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
             counts = pool.map(lambda v: _callgrind_one(v, shim, calls, workdir), variants)
             return dict(zip(variants, counts))

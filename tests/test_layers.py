@@ -137,6 +137,7 @@ def test_callgrind_counts_are_repeatable(tmp_path):
 
     shim = ic.build_shim(str(tmp_path))
     base = (False, False, False, False)
+    ic.warm_inductor_cache([base])
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = ic._callgrind_one(base, shim, 5, str(tmp_path / "a"))
