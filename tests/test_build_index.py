@@ -73,7 +73,7 @@ def test_repo_orders_history_by_build_date(index):
 
 def build(cuda, gpu=None):
     return TorchBuild(python="python", version="2.13.0+cpu", git_version=A,
-                      cuda_runtime="13.0" if cuda else None, cuda=cuda, gpu=gpu)
+                      cuda_runtime="13.0" if cuda else None, cuda=cuda, gpu=gpu, python_version="3.11")
 
 
 def test_device_choice_and_machine_names():

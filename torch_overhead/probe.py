@@ -24,6 +24,7 @@ print(json.dumps({
     "cuda_runtime": torch.version.cuda,
     "cuda": cuda,
     "gpu": torch.cuda.get_device_name(0) if cuda else None,
+    "python_version": "%d.%d" % sys.version_info[:2],
 }))
 """
 
@@ -40,6 +41,7 @@ class TorchBuild:
     cuda_runtime: str | None
     cuda: bool
     gpu: str | None
+    python_version: str  # X.Y of that interpreter
 
     def resolve_device(self, wanted):
         """``auto`` picks CUDA when this build sees a GPU; asking for an absent CUDA is an error."""

@@ -23,21 +23,18 @@ import sys
 
 import asv_runner
 from asv.config import Config
+from asv.environment import get_env_name
 from asv.machine import Machine, MachineCollection
 
 from . import builds, recorded
+from .asv_environment import DEVICE_ENV_VAR, InstalledTorch
 from .probe import ProbeError, probe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
-COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
-ENV_TYPE = "installed-torch"
+COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # read by benchmarks/common.py
+ENV_TYPE = InstalledTorch.tool_name
 # Benchmark modules that take minutes: only run with --slow (or when named by --bench).
 SLOW_MODULES = ("compile_time", "instruction_count")
-
-
-class UsageError(RuntimeError):
-    """Bad input: reported as one line, exit status 2, nothing written."""
 
 
 def _step(number, text):
@@ -82,7 +79,8 @@ def asv(args, env, project_root):
 
 
 def prepare(python, device, machine, project_root):
-    """Steps 1-3. Returns (build, device, machine) or raises UsageError / ProbeError."""
+    """Steps 1-2. Returns (build, device, machine); bad input raises ProbeError,
+    RecordedResultsError or BuildIndexError with nothing written."""
     _step(1, f"probing torch in {python}")
     build = probe(python)
     device = build.resolve_device(device)
@@ -90,10 +88,7 @@ def prepare(python, device, machine, project_root):
     where = build.gpu if device == "cuda" else "CPU"
     print(f"      torch {build.version} @ {build.git_version[:12]} on {device} ({where}); machine {machine}")
     _step(2, "checking recorded results and the build index")
-    python_version = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
-    ).stdout.strip()
-    env_name = f"{ENV_TYPE}-py{python_version}-{DEVICE_ENV_VAR}{device}"
+    env_name = get_env_name(ENV_TYPE, build.python_version, {}, {("nobuild", DEVICE_ENV_VAR): device})
     conf = Config.load(os.path.join(project_root, "asv.conf.json"))
     at_root = lambda path: os.path.join(project_root, path)  # noqa: E731 (asv.conf.json paths are relative)
     recorded.check(at_root(conf.results_dir), machine, build.git_version, env_name, at_root(conf.benchmark_dir))
@@ -131,7 +126,8 @@ def main(args):
     run_status = asv(run_args, env, project_root)
     if run_status == 1:
         print("error: asv recorded nothing (no benchmark matched --bench, or the suite did not import); "
-              "`asv check -E existing` lists the benchmarks", file=sys.stderr)
+              "see asv's message above; benchmark names look like runtime_overhead.RuntimeOverhead.time_add1",
+              file=sys.stderr)
         return 2
 
     _step(5, "publishing the dashboard (asv publish)")
