@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import backfill, breakdown, figures, gate, run, table
+from . import backfill, breakdown, counts, figures, gate, run, table
 
 
 def parse(argv):
@@ -45,6 +45,11 @@ def parse(argv):
     p.add_argument("--report", help="write the Markdown report here too")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=gate.main)
+
+    p = sub.add_parser("counts", help="repeatability of the callgrind instruction counts, run side by side")
+    p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=counts.main)
 
     p = sub.add_parser("figures", help="fidelity, cost and stability of the suite, as a table")
     p.add_argument("--python", default=sys.executable)
