@@ -151,9 +151,8 @@ def warm_inductor_cache(variants):
 def _callgrind_one(variant, shim, calls, workdir):
     """One variant in its own interpreter under callgrind, the Inductor cache warm.
     Counted after other variants in one process, a variant read up to 0.6% differently
-    from run to run; counted first in its own, with the cache warm, the base,
-    inference_mode and requires_grad variants read exactly the same every time (the
-    other seven still moved by 0.1-0.4% between runs: not yet explained)."""
+    from run to run; counted first in its own, with the cache warm, most variants agree
+    within 0.1% from run to run (some still move by up to 1.6%: not yet explained)."""
     out = os.path.join(workdir, "callgrind.out." + "".join("1" if v else "0" for v in variant))
     env = _counting_env()
     code = f"from benchmarks.instruction_count import count_variants; count_variants([{tuple(variant)}], {shim!r}, {calls})"
