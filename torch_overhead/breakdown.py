@@ -11,7 +11,7 @@ draws the same as grouped bars (``docs/breakdown-MACHINE.png`` by default).
 import os
 import sys
 
-from .recorded import RecordedResultsError, latest_results, result_by_variant
+from .recorded import HEADLINE, RecordedResultsError, latest_results, result_by_variant
 
 # (label, benchmark) from the bottom of the stack up; host clock throughout.
 LAYERS = [
@@ -20,12 +20,10 @@ LAYERS = [
     ("eager", "layers.Eager.time_add1"),
     ("Dynamo", "layers.DynamoEager.time_add1"),
     ("AOTAutograd", "layers.AotAutograd.time_add1"),
-    ("Inductor", "runtime_overhead.RuntimeOverhead.time_add1"),
+    ("Inductor", HEADLINE),
     ("Inductor+CUDA graphs", "layers.InductorCudaGraphs.time_add1"),
     ("Inductor+C++ wrapper", "layers.InductorCppWrapper.time_add1"),
 ]
-HEADLINE = "runtime_overhead.RuntimeOverhead.time_add1"
-FLOOR = "floor.CudaGraphReplay.time_launch"
 
 
 def collect(results):

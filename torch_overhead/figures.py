@@ -23,9 +23,8 @@ import subprocess
 import sys
 import time
 
-from .recorded import latest_medians
+from .recorded import HEADLINE, latest_medians
 
-BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 SEED_SUITE = r"^runtime_overhead\.RuntimeOverhead\.time_add1\("  # the seed's timings, host clock
 
 
@@ -39,7 +38,7 @@ def run_suite(python, device, machine, cpu, project_root, log_path):
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {status}; its output is in {log_path}")
-    _, medians = latest_medians(os.path.join(project_root, "results"), machine, BENCHMARK)
+    _, medians = latest_medians(os.path.join(project_root, "results"), machine, HEADLINE)
     return wall, medians
 
 

@@ -20,8 +20,11 @@ import itertools
 import os
 import sys
 
+from asv.repo import NoSuchNameError
+from asv.util import UserError
+
+from .asv_repo import TorchBuildIndex
 from .recorded import RecordedResultsError, latest_results, results_for_commit
-from . import builds
 
 METRIC = "us_per_call"
 FIELDS = ["benchmark", "metric", "expected", "noise_margin"]
@@ -106,12 +109,14 @@ def load_results(args):
     results_dir = os.path.join(args.project_root, "results")
     if not args.build:
         return latest_results(results_dir, args.machine)
-    index = builds.load(os.path.join(args.project_root, "builds.json"))
-    version = args.build[len("torch-"):] if args.build.startswith("torch-") else args.build
-    matches = [b["commit"] for b in index if b["version"] == version or b["commit"].startswith(args.build)]
-    if len(matches) != 1:
+    # Names resolve as everywhere else in asv: the build-index repository's own lookup.
+    try:
+        commit = TorchBuildIndex(os.path.join(args.project_root, "builds.json"), None).get_hash_from_name(args.build)
+    except NoSuchNameError:
         raise GateInputError(f"build {args.build!r} is not in builds.json; name a recorded version or commit")
-    return results_for_commit(results_dir, args.machine, matches[0])
+    except UserError as err:  # the index itself is unreadable
+        raise GateInputError(str(err))
+    return results_for_commit(results_dir, args.machine, commit)
 
 
 def main(args):
@@ -127,7 +132,7 @@ def main(args):
         if not args.expected:
             raise GateInputError("give --expected FILE to check, or --init FILE to write one")
         checked = check(read_expected(args.expected), values)
-    except (GateInputError, RecordedResultsError, builds.BuildIndexError) as err:
+    except (GateInputError, RecordedResultsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     title = f"torch.compile overhead gate: {args.machine}, torch {results.commit_hash[:12]}"

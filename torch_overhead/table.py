@@ -10,14 +10,13 @@ import os
 import re
 import sys
 
-from .recorded import RecordedResultsError, latest_medians, result_by_variant
+from .recorded import HEADLINE, RecordedResultsError, latest_medians, result_by_variant
 
-BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 NAMES = ("requires_grad", "inference_mode", "backward", "dynamic")
 
 
 def markdown(results, medians):
-    stats_of = result_by_variant(results, BENCHMARK, column="stats")
+    stats_of = result_by_variant(results, HEADLINE, column="stats")
     lines = [
         f"torch {results.commit_hash[:12]}, device {results.env_vars.get('TORCH_OVERHEAD_DEVICE', '?')}, "
         f"machine {results.params['machine']}; microseconds per call (host time)",
@@ -45,7 +44,7 @@ def update_readme(readme, machine, table):
 
 def main(args):
     try:
-        results, medians = latest_medians(os.path.join(args.project_root, "results"), args.machine, BENCHMARK)
+        results, medians = latest_medians(os.path.join(args.project_root, "results"), args.machine, HEADLINE)
         table = markdown(results, medians)
         if args.update_readme:
             update_readme(os.path.join(args.project_root, "README.md"), args.machine, table)
