@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bench test tools
+.PHONY: bench test tools browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ ifeq (,$(findstring --python,$(ARGS)))
 endif
 	$(PY) -m torch_overhead run $(ARGS)
 
-test: tools
+# tests/test_dashboard.py opens the dashboard in Debian's chromium (Playwright, from the
+# test extra, drives it; it never downloads a browser of its own). Installed when missing.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+
+test: tools browser
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pytest -v $(PYTEST_ARGS)

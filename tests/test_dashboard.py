@@ -1,0 +1,293 @@
+"""The published dashboard in a real headless browser: Debian's chromium, driven by Playwright.
+
+The dashboard is published from the committed results/ and builds.json into a temporary
+project (the committed html/ is not touched), served on localhost (asv's pages load their
+JSON by XHR, which file:// refuses) and opened in chromium. asv's index.html loads jQuery,
+flot and Bootstrap from CDNs, which the test machines do not reach: the temporary copy
+points those tags at tests/dashboard_vendor/ instead. Nothing else is changed, and any
+request that is not to the local server is refused and reported.
+
+`make test` installs chromium (apt-get) and Playwright (the `test` extra); Playwright
+never downloads a browser of its own here. Screenshots go to $DASHBOARD_SCREENSHOTS, else
+to a pytest temporary folder; their paths are printed.
+"""
+
+import contextlib
+import functools
+import glob
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import ROOT, make_project
+
+BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
+MACHINES = {"nvidia-h200", "cpu-2core"}
+CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [  # what this closed network needs: no background connections, no QUIC, no GPU
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+TIMEOUT_MS = 20_000
+VENDOR = os.path.join(ROOT, "tests", "dashboard_vendor")
+# file name in a CDN URL of asv 0.6.6's index.html -> local copy (see dashboard_vendor/README.md)
+VENDORED = {
+    "jquery-3.3.1.min.js": "jquery-3.3.1.min.js",
+    "jquery.flot.min.js": "jquery.flot.js",
+    "jquery.flot.time.min.js": "jquery.flot.time.js",
+    "jquery.flot.selection.min.js": "jquery.flot.selection.js",
+    "jquery.flot.categories.min.js": "jquery.flot.categories.js",
+    "jquery.flot.orderBars.js": "jquery.flot.orderBars.js",
+    "stupidtable.min.js": "stupidtable-1.1.3.js",
+    "md5.min.js": "md5.min.js",
+    "bootstrap.min.js": "bootstrap.min.js",
+    "bootstrap.min.css": "bootstrap.min.css",
+}
+
+GRID = "() => $('#summarygrid-display .benchmark-container:visible').length > 0"
+PLOT = "() => $('#main-graph').data('plot') !== undefined"  # flot keeps its plot object there
+# The series flot drew in the graph page: label and the points with a finite value.
+PLOTTED_JS = """() => $('#main-graph').data('plot').getData().map(s => ({
+    label: s.label,
+    points: s.data.filter(p => p[1] !== null && isFinite(p[1])).length,
+}))"""
+
+
+def publish(path, drop=()):
+    """asv publish of the committed results (less the result files matching ``drop``) in ``path``."""
+    project = make_project(path)
+    shutil.copy(os.path.join(ROOT, "builds.json"), project)
+    shutil.copytree(os.path.join(ROOT, "results"), os.path.join(project, "results"))
+    for pattern in drop:
+        (match,) = glob.glob(os.path.join(project, "results", pattern))
+        os.remove(match)
+    out = subprocess.run([sys.executable, "-m", "asv", "publish"], cwd=project,
+                         env=dict(os.environ, HOME=project), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    html = os.path.join(project, "html")
+    use_local_libraries(html)
+    return html
+
+
+def use_local_libraries(html):
+    """Point index.html's CDN tags at local copies; fail naming any CDN file without one."""
+    shutil.copytree(VENDOR, os.path.join(html, "vendor"))
+    index = os.path.join(html, "index.html")
+    with open(index, encoding="utf-8") as f:
+        text = f.read()
+    missing = []
+
+    def local(tag):
+        def to_vendor(url):
+            name = url.group(2).rsplit("/", 1)[1]
+            if name not in VENDORED:
+                missing.append(url.group(2))
+                return url.group(0)
+            return f'{url.group(1)}="vendor/{VENDORED[name]}"'
+        tag = re.sub(r'\b(src|href)="(https?://[^"]+\.(?:js|css))"', to_vendor, tag.group(0))
+        return re.sub(r'\s(?:integrity|crossorigin|referrerpolicy)="[^"]*"', "", tag)
+
+    text = re.sub(r"<(?:script|link)\b[^>]*?(?:src|href)=\"https?://[^>]*>", local, text)
+    assert not missing, f"asv's index.html loads {missing}, which tests/dashboard_vendor/ has no copy of"
+    with open(index, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+@contextlib.contextmanager
+def serve(directory):
+    """``directory`` over HTTP on localhost, from a thread; yields the base URL."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=directory))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """One headless chromium for the module, with a fresh empty profile; refuses every non-local request."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: `make test` installs it (apt-get install chromium), "
+                    "or set DASHBOARD_CHROMIUM to a chromium binary")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the Playwright package is missing: `make test` installs it (pip install -e '.[test]')")
+    refused = []
+
+    def local_only(route):
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900}, timeout=60_000)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.route("**/*", local_only)
+        context.refused = refused
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    path = os.environ.get("DASHBOARD_SCREENSHOTS") or str(tmp_path_factory.mktemp("dashboard-screenshots"))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """Base URL of the dashboard published from all committed results."""
+    with serve(publish(tmp_path_factory.mktemp("dashboard"))) as url:
+        yield url
+
+
+class Page:
+    """A fresh tab; waits that fail with what the page showed, not just a timeout."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.page = browser.new_page()
+        self.errors = []
+        # uncaught JavaScript errors (not 404s: asv asks for summaries of benchmarks never run, e.g. --slow ones)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def open(self, url):
+        self.page.goto("about:blank")  # a full load each time, even where only the #hash differs
+        self.page.goto(url, wait_until="load")
+
+    def wait(self, what, condition):
+        """Poll the JavaScript ``condition`` until true; fail at once on a page error or on asv's
+        error page (a library that did not load), else after TIMEOUT_MS, saying what was shown."""
+        from playwright.sync_api import Error as PlaywrightError
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        last = None
+        while True:
+            if self.errors or self.page.url.endswith("/error.html"):
+                break
+            try:
+                if self.page.evaluate(condition):
+                    # graph data arrives by several XHRs, each redrawing the plot: wait for all of them
+                    self.page.wait_for_load_state("networkidle")
+                    return
+            except PlaywrightError as err:
+                last = str(err).splitlines()[0]
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        pytest.fail(f"{what} did not render (waited at most {TIMEOUT_MS / 1000:.0f} s) at {self.page.url}; "
+                    f"page errors: {self.errors}; last evaluation error: {last}; "
+                    f"refused requests: {self.browser.refused}; page text: {self.page.inner_text('body')[:400]!r}")
+
+    def plotted(self):
+        return self.page.evaluate(PLOTTED_JS)
+
+    def screenshot(self, shots, name, capsys):
+        path = os.path.join(shots, name)
+        self.page.screenshot(path=path)
+        with capsys.disabled():
+            print(f"\n  screenshot: {path}")
+        return path
+
+    def graph_url(self, base, **params):
+        """The graph page's URL, built by asv's own format_hash_string (needs a loaded page)."""
+        info = {"location": [BENCHMARK], "params": {key: [value] for key, value in params.items()}}
+        return base + "index.html" + self.page.evaluate("info => $.asv.format_hash_string(info)", info)
+
+
+@pytest.fixture
+def page(browser):
+    tab = Page(browser)
+    yield tab
+    tab.page.close()
+
+
+def test_benchmark_grid_and_list_render(dashboard, page, shots, capsys):
+    page.open(dashboard + "index.html")
+    page.wait("the benchmark grid", GRID)
+    grid = page.page.eval_on_selector_all("#summarygrid-display .benchmark-container",
+                                          "els => els.map(e => e.getAttribute('href'))")
+    assert "#" + BENCHMARK in grid, grid
+    page.screenshot(shots, "grid.png", capsys)
+
+    page.open(dashboard + "index.html#/summarylist")
+    page.wait("the benchmark list", "() => $('#summarylist-body tbody tr:visible').length > 0")
+    names = page.page.eval_on_selector_all("#summarylist-body tbody td:first-child > a:first-child",
+                                           "els => els.map(e => e.textContent.trim())")
+    assert BENCHMARK in names, names
+    page.screenshot(shots, "list.png", capsys)
+    assert not page.errors, page.errors
+    assert not page.browser.refused, page.browser.refused
+
+
+def test_both_machines_appear_together_each_labelled(dashboard, page):
+    page.open(dashboard + "index.html#" + BENCHMARK)
+    page.wait("the graph", PLOT)
+    buttons = page.page.evaluate("""() => $('#graphdisplay-navigation .panel').filter(
+        (i, panel) => $(panel).find('.panel-heading').text().trim() == 'machine'
+    ).find('.btn').map((i, b) => $(b).text().trim()).get()""")
+    assert set(buttons) == MACHINES, f"machine selector shows {buttons}"
+    drawn = {machine for series in page.plotted() if series["points"]
+             for machine in MACHINES if f"machine-{machine};" in series["label"] + ";"}
+    assert drawn == MACHINES, f"series drawn with a point, by machine label: {page.plotted()}"
+
+
+def test_graph_draws_both_cpu_builds(dashboard, page, shots, capsys):
+    page.open(dashboard + "index.html")
+    page.wait("the benchmark grid", GRID)
+    page.open(page.graph_url(dashboard, machine="cpu-2core"))
+    page.wait("the graph", PLOT)
+    series = page.plotted()
+    page.screenshot(shots, "graph-cpu-2core.png", capsys)
+    assert series and max(s["points"] for s in series) >= 2, f"series and their points: {series}"
+    assert not page.errors, page.errors
+    assert not page.browser.refused, page.browser.refused
+
+
+def test_one_recorded_build_draws_one_point(tmp_path, browser):
+    """The check above can fail: with only torch 2.13.0 recorded on cpu-2core, each series has one point."""
+    with serve(publish(tmp_path, drop=["cpu-2core/5c488690-*.json"])) as base:
+        tab = Page(browser)
+        try:
+            tab.open(base + "index.html#" + BENCHMARK + "?machine=cpu-2core")
+            tab.wait("the graph", PLOT)
+            series = tab.plotted()
+        finally:
+            tab.page.close()
+    assert series and max(s["points"] for s in series) == 1, series
+
+
+def test_regressions_page_loads(dashboard, page, shots, capsys):
+    page.open(dashboard + "index.html#/regressions")
+    page.wait("the regressions page", "() => $('#regressions-body table:visible').length > 0")
+    headings = page.page.eval_on_selector_all("#regressions-body table:visible thead th",
+                                              "els => els.map(e => e.textContent.trim())")
+    assert headings[:4] == ["Benchmark", "Date", "Commit", "Factor"], headings
+    assert page.page.locator("#regressions-body a[href='regressions.xml']").count() == 1, "no feed link"
+    page.screenshot(shots, "regressions.png", capsys)
+    assert not page.errors, page.errors
+    feed = page.page.request.get(dashboard + "regressions.xml")
+    assert feed.ok and "<feed" in feed.text(), (feed.status, feed.text()[:300])
