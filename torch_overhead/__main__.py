@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import backfill, breakdown, counts, figures, gate, run, table
+from . import backfill, breakdown, counts, figures, gate, noise, run, table
 
 
 def parse(argv):
@@ -59,6 +59,14 @@ def parse(argv):
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="one CPU, or 'none'")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=figures.main)
+
+    p = sub.add_parser("noise", help="is it torch or the machine? the headline beside a pure-Python clock, per block")
+    p.add_argument("--device", choices=["cuda", "cpu"], required=True)
+    p.add_argument("--processes", type=int, default=12)
+    p.add_argument("--blocks", type=int, default=6, help="blocks per process")
+    p.add_argument("--block-seconds", type=float, default=0.1)
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=noise.main)
 
     p = sub.add_parser("table", help="Markdown table of a machine's newest recorded medians")
     p.add_argument("--machine", required=True)

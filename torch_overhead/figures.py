@@ -61,7 +61,8 @@ def _reference_times(variant):
             times.append(time.perf_counter() - start)
         return times
     stmt = "with torch.inference_mode(): add1(a)" if inference_mode else "add1(a)"
-    timer = tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a})
+    # The thread count must stay as compiled: Timer's default (1) would trip a guard.
+    timer = tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a}, num_threads=torch.get_num_threads())
     return list(timer.blocked_autorange(min_run_time=0.5).times)
 
 

@@ -1,0 +1,101 @@
+"""Is it torch or the machine? Per-call time of the headline beside a pure-Python clock.
+
+``python -m torch_overhead noise --device cuda`` forks processes the way asv's forkserver
+does (from a parent that has imported torch, Dynamo and Inductor) and, in each, alternates
+short blocks of two measurements: a fixed pure-Python loop, which no torch change can
+slow, and the compiled ``add1`` of the headline's base variant. It prints every block and
+then how often each was slow (over 1.3x its fastest block) and how the two slowdowns
+correlate.
+
+Why it exists: on the H200 machine medians of the same build differed by up to 74%
+between runs. If the pure-Python loop slows down in the same blocks by the same factor,
+the cause is the CPU the machine lends us (a clock shared with other tenants), not the
+build, and no benchmark setting inside the process can remove it; if it does not, the
+noise is in torch or the driver.
+"""
+
+import ast
+import os
+import statistics
+import sys
+import time
+import timeit
+
+SLOW = 1.3  # a block this much slower than the fastest counts as slow
+
+
+def _cpu_now():
+    """The CPU this process runs on now (field 39 of /proc/self/stat)."""
+    with open("/proc/self/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[36])
+
+
+def _blocks(blocks, block_seconds):
+    """In a fresh process: [(python_us, add1_us, cpu)] per block."""
+    import torch
+    import torch.utils.benchmark as tbench
+
+    from benchmarks.runtime_overhead import RuntimeOverhead
+
+    add1, a = RuntimeOverhead()._prepare_once(False, False, False, False)
+    # The thread count must stay as compiled: Timer's default (1) would trip a guard.
+    timer = tbench.Timer("add1(a)", globals={"add1": add1, "a": a}, num_threads=torch.get_num_threads())
+    rows = []
+    for _ in range(blocks):
+        python = min(timeit.repeat("sum(range(300))", number=2000, repeat=5)) / 2000
+        add1_time = timer.blocked_autorange(min_run_time=block_seconds).median
+        rows.append((python * 1e6, add1_time * 1e6, _cpu_now()))
+    return rows
+
+
+def _in_child(blocks, block_seconds):
+    """Fork, measure, return the child's rows (through a pipe, as repr'd tuples)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        status = 0
+        try:
+            rows = _blocks(blocks, block_seconds)
+            os.write(write_end, repr(rows).encode())
+        except BaseException as err:  # report it in the parent, never run the parent's code
+            print(f"error in measuring process: {type(err).__name__}: {err}", file=sys.stderr)
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not text:
+        raise SystemExit("error: a measuring process failed (see above)")
+    return ast.literal_eval(text)
+
+
+def main(args):
+    os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
+    sys.path.insert(0, args.project_root)
+    import benchmarks.common  # noqa: F401 (imports torch, Dynamo, Inductor fork-safely, as asv's forkserver)
+
+    start = time.perf_counter()
+    rows = []
+    print(f"device {args.device}; per block: pure-Python loop (us), compiled add1 base variant (us per call), CPU")
+    for process in range(args.processes):
+        got = _in_child(args.blocks, args.block_seconds)
+        print(f"process {process + 1:2d}: " + "  ".join(f"{p:5.2f} {c:7.2f} cpu{cpu}" for p, c, cpu in got), flush=True)
+        rows += got
+    python = [r[0] for r in rows]
+    add1 = [r[1] for r in rows]
+    fast_python, fast_add1 = min(python), min(add1)
+    slow_python = [p / fast_python > SLOW for p in python]
+    slow_add1 = [c / fast_add1 > SLOW for c in add1]
+    both = sum(p and c for p, c in zip(slow_python, slow_add1))
+    print()
+    print(f"{len(rows)} blocks in {time.perf_counter() - start:.0f} s")
+    print(f"pure Python: fastest {fast_python:.2f} us, median {statistics.median(python):.2f}, "
+          f"slowest {max(python) / fast_python:.2f}x fastest; slow (>{SLOW}x) in {sum(slow_python)} blocks")
+    print(f"add1:        fastest {fast_add1:.2f} us, median {statistics.median(add1):.2f}, "
+          f"slowest {max(add1) / fast_add1:.2f}x fastest; slow (>{SLOW}x) in {sum(slow_add1)} blocks")
+    print(f"slow in both: {both} blocks; correlation of the two per-block times: "
+          f"{statistics.correlation(python, add1):.2f}")
+    return 0
