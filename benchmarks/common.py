@@ -163,12 +163,12 @@ class _Add1Variants:
     param_names = ["requires_grad", "inference_mode", "backward", "dynamic"]
     # Each sample is the mean of `number` calls, each timed on its own with setup()
     # re-run before it (asv_runner 0.3); `repeat` samples per process, `rounds`
-    # processes per variant. Samples are spread over up to 0.75 s per process rather
-    # than taken in one 0.1 s burst: on the H200 machine the whole CPU runs up to 1.9x
-    # slower for spells of about 1-6 s (`python -m torch_overhead noise`), and a median
-    # over a longer window is less often decided by one such spell.
+    # processes per variant. On the H200 machine the whole CPU runs up to 2x slower for
+    # spells of seconds (`python -m torch_overhead noise`); spreading each process's
+    # samples over 0.75 s instead of about 0.1 s did not narrow the spread between runs
+    # there (16-90% against 23-74%) and cost 20 s per run, so samples stay short.
     number = 50
-    repeat = (20, 200, 0.75)
+    repeat = (10, 20, 10.0)
     rounds = 2
     warmup_time = 0.2
     timeout = 300  # a cold Inductor compile on a 2-core CPU takes about 20 s
