@@ -1,0 +1,97 @@
+"""The gate's minimum detectable change: the smallest injected per-call overhead it flags.
+
+``python -m torch_overhead gate-sensitivity [--baselines 3] [--levels 1,2,3,5,8,12]``
+
+In a throwaway copy of the project (nothing is recorded in this one), on this machine:
+
+1. record the headline's base variant ``--baselines`` times through the main command, as
+   a CI job would; the expected value is their median and the noise margin the smallest
+   that passes every baseline run (no false alarm seen), rounded up to half a percent;
+2. for each level (percent of that median), record again with that much busy-wait added
+   to every call of the compiled function (``torch_overhead/inject``), and ask the gate;
+3. print per level the measured change and the gate's verdict, and the minimum detectable
+   change: the smallest level from which every larger level is flagged too.
+
+A level is flagged only when it beats this machine's run-to-run noise, so the figure says
+as much about the machine as about the gate.
+"""
+
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from . import gate
+from .recorded import HEADLINE, latest_medians, latest_results
+from .run import ROOT
+
+BASE_VARIANT = (False, False, False, False)
+BENCH = r"^runtime_overhead\.RuntimeOverhead\.time_add1\(False, False, False, False\)$"
+INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
+MACHINE = "gate-sensitivity"
+
+
+def _project(path):
+    """The asv project's configuration and benchmarks, with empty results and index."""
+    shutil.copy(os.path.join(ROOT, "asv.conf.json"), path)
+    shutil.copytree(os.path.join(ROOT, "benchmarks"), os.path.join(path, "benchmarks"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def _record(project, device, inject_us):
+    """One main-command run of the base variant; its median in microseconds."""
+    env = dict(os.environ, HOME=project, TORCH_OVERHEAD_INJECT_US=str(inject_us))
+    if inject_us:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", MACHINE,
+           "--device", device, "--bench", BENCH]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    _, medians = latest_medians(os.path.join(project, "results"), MACHINE, HEADLINE)
+    return medians[BASE_VARIANT] * 1e6
+
+
+def _verdict(project, expected_us, margin):
+    """The gate's status for the newest result of the base variant."""
+    key = f"{HEADLINE}({', '.join(map(str, BASE_VARIANT))})"
+    rows = [{"benchmark": key, "metric": gate.METRIC, "expected": expected_us, "noise_margin": margin}]
+    values = gate.measured(latest_results(os.path.join(project, "results"), MACHINE))
+    return gate.check(rows, values)[0]["status"]
+
+
+def main(args):
+    levels = [float(x) for x in args.levels.split(",")]
+    with tempfile.TemporaryDirectory(prefix="gate-sensitivity-") as project:
+        _project(project)
+        baselines = []
+        for i in range(args.baselines):
+            baselines.append(_record(project, args.device, 0))
+            print(f"baseline {i + 1}/{args.baselines}: {baselines[-1]:.2f} us", flush=True)
+        expected = statistics.median(baselines)
+        worst = max(abs(b / expected - 1) for b in baselines)
+        margin = math.ceil(worst * 200 + 1e-9) / 200  # next half percent above the worst baseline
+        print(f"expected {expected:.2f} us, noise margin {margin * 100:.1f}% "
+              f"(worst baseline {worst * 100:.2f}% off the median)", flush=True)
+
+        flagged = {}
+        for level in levels:
+            inject_us = expected * level / 100
+            got = _record(project, args.device, inject_us)
+            status = _verdict(project, expected, margin)
+            flagged[level] = status == "regression"
+            print(f"injected {level:5.1f}% ({inject_us:6.2f} us): measured {got:8.2f} us "
+                  f"({(got / expected - 1) * 100:+6.1f}%) -> gate: {status}", flush=True)
+
+    detectable = [lv for lv in levels if all(flagged[x] for x in levels if x >= lv)]
+    print()
+    print(f"device {args.device}: noise margin {margin * 100:.1f}% from {args.baselines} baseline runs")
+    if detectable:
+        print(f"minimum detectable change: {min(detectable):.1f}% of the headline median "
+              f"({expected * min(detectable) / 100:.2f} us per call)")
+        return 0
+    print(f"minimum detectable change: above {max(levels):.1f}% (no tried level was flagged reliably)")
+    return 1
