@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import backfill, breakdown, counts, figures, gate, noise, run, table
+from . import backfill, bisect, breakdown, counts, figures, gate, noise, run, table
 
 
 def parse(argv):
@@ -21,6 +21,10 @@ def parse(argv):
     p.add_argument("--slow", action="store_true",
                    help="also run the benchmarks that take minutes (compile time, instruction counts); see README")
     p.add_argument("--quick", action="store_true", help="one sample per variant (smoke test, not for history)")
+    p.add_argument("--attribute", action="append", metavar="KEY=VALUE",
+                   help="override a benchmark attribute, as asv run --attribute (e.g. repeat=5)")
+    p.add_argument("--config", default="asv.conf.json",
+                   help="asv config in the project root: asv.conf.clone.json keys history by a PyTorch clone")
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))),
                    help="CPUs the benchmark processes are pinned to, as asv run --cpu-affinity, or 'none' "
                         "(default: the last CPU; on the H200 pinning narrowed per-process medians)")
@@ -34,6 +38,29 @@ def parse(argv):
     p.add_argument("--machine", help="asv machine name (default as for run)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=backfill.main)
+
+    p = sub.add_parser("bisect", help="find the first commit of a PyTorch checkout that made a benchmark slower")
+    p.add_argument("good", help="a commit where the benchmark is fast")
+    p.add_argument("bad", help="a later commit where it is slow")
+    p.add_argument("--checkout", help="the PyTorch git work tree to build in (default: the config's repo)")
+    p.add_argument("--benchmark", default=bisect.DEFAULT_BENCHMARK,
+                   help="asv name with parameters, as asv shows them (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=1.10,
+                   help="a commit is bad when its median is at least this times good's (default 1.10)")
+    p.add_argument("--build-command", default=bisect.DEFAULT_BUILD,
+                   help="shell command run in the checkout after each checkout; {python} is --python "
+                        "(default: %(default)s)")
+    p.add_argument("--python", default=sys.executable, help="interpreter the build installs torch into")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--machine", help="asv machine name (default as for run)")
+    p.add_argument("--config", default="asv.conf.clone.json", help="asv config the steps are recorded under")
+    p.add_argument("--state", help="state file (default: .asv/bisect-GOOD-BAD.json)")
+    p.add_argument("--max-steps", type=int, help="stop after this many builds; rerun to continue")
+    p.add_argument("--quick", action="store_true", help="as run --quick")
+    p.add_argument("--attribute", action="append", metavar="KEY=VALUE", help="as run --attribute")
+    p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="as run --cpu-affinity")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=bisect.main)
 
     p = sub.add_parser("gate", help="check recorded results against an expected file (exit 0/1/2)")
     p.add_argument("--machine", required=True)

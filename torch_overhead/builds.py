@@ -74,13 +74,17 @@ def _valid(build):
 
 
 def save(path, builds):
-    """Write atomically: a crash mid-write leaves the previous index in place."""
     builds = sorted(builds, key=lambda b: (timestamp_ms(b["date"]), b["version"]))
+    write_json(path, {"version": INDEX_VERSION, "builds": builds})
+
+
+def write_json(path, data):
+    """Write atomically: a crash (or Ctrl-C) mid-write leaves the previous file in place."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"version": INDEX_VERSION, "builds": builds}, f, indent=2)
+        json.dump(data, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
 

@@ -5,7 +5,8 @@ Steps, each printed as it starts:
 1. probe the interpreter's torch (version, ``git_version``, CUDA, GPU model);
 2. pick the device (``--device auto|cuda|cpu``) and a machine name that names it;
 3. check the results already recorded (``recorded.check``) and add the build to the
-   build index (``builds.register``);
+   build index (``builds.register``), or, under a config whose repository is a PyTorch
+   clone (``--config asv.conf.clone.json``), check that the clone holds the build's commit;
 4. register the machine (with its host facts) and ``asv run`` the suite under the build's commit,
    with asv's own progress output;
 5. ``asv publish`` the dashboard into ``html/``.
@@ -25,9 +26,12 @@ import asv_runner
 from asv.config import Config
 from asv.environment import get_env_name
 from asv.machine import Machine, MachineCollection
+from asv.repo import NoSuchNameError, get_repo
+from asv.util import UserError
 
 from . import builds, recorded
 from .asv_environment import DEVICE_ENV_VAR, InstalledTorch
+from .asv_repo import TorchBuildIndex
 from .probe import ProbeError, probe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +39,10 @@ COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # read by benchmarks/common.py
 ENV_TYPE = InstalledTorch.tool_name
 # Benchmark modules that take minutes: only run with --slow (or when named by --bench).
 SLOW_MODULES = ("compile_time", "instruction_count")
+
+
+class CloneError(RuntimeError):
+    """The config's PyTorch clone is missing, or lacks the build's commit."""
 
 
 def _step(number, text):
@@ -73,14 +81,32 @@ def benchmark_env(device, commit, project_root):
     return env
 
 
-def asv(args, env, project_root):
-    """Run an asv command in the project root (where asv.conf.json and the plugins are)."""
-    return subprocess.run([sys.executable, "-m", "asv", *args], cwd=project_root, env=env).returncode
+def asv(args, env, project_root, config):
+    """Run an asv command with ``config`` in the project root (where the configs and the plugins are)."""
+    command, *rest = args
+    return subprocess.run([sys.executable, "-m", "asv", command, "--config", config, *rest],
+                          cwd=project_root, env=env).returncode
 
 
-def prepare(python, device, machine, project_root):
+def check_in_clone(conf, commit, project_root):
+    """Under a config whose repository is a PyTorch clone, history comes from git: asv files
+    and dates results by the clone's commits, so the build's commit must be in it. Resolved
+    by asv's own repository object, as `asv run` would (a URL is mirror-cloned by asv)."""
+    local = os.path.join(project_root, conf.repo)
+    conf.repo = local if os.path.isdir(local) else conf.repo
+    conf.project = os.path.join(project_root, conf.project)  # where asv mirror-clones a URL
+    try:
+        get_repo(conf).get_hash_from_name(commit)
+    except NoSuchNameError:
+        raise CloneError(f"torch commit {commit[:12]} is not in the clone {conf.repo}: fetch it there, "
+                         "or point the config's repo at the checkout the build came from")
+    except UserError as err:
+        raise CloneError(f"repo {conf.repo} is not a usable clone: {err}")
+
+
+def prepare(python, device, machine, project_root, config):
     """Steps 1-2. Returns (build, device, machine); bad input raises ProbeError,
-    RecordedResultsError or BuildIndexError with nothing written."""
+    RecordedResultsError, BuildIndexError or CloneError with nothing written."""
     _step(1, f"probing torch in {python}")
     build = probe(python)
     device = build.resolve_device(device)
@@ -89,9 +115,13 @@ def prepare(python, device, machine, project_root):
     print(f"      torch {build.version} @ {build.git_version[:12]} on {device} ({where}); machine {machine}")
     _step(2, "checking recorded results and the build index")
     env_name = get_env_name(ENV_TYPE, build.python_version, {}, {("nobuild", DEVICE_ENV_VAR): device})
-    conf = Config.load(os.path.join(project_root, "asv.conf.json"))
+    conf = Config.load(os.path.join(project_root, config))
     at_root = lambda path: os.path.join(project_root, path)  # noqa: E731 (asv.conf.json paths are relative)
     recorded.check(at_root(conf.results_dir), machine, build.git_version, env_name, at_root(conf.benchmark_dir))
+    if conf.dvcs != TorchBuildIndex.dvcs:
+        check_in_clone(conf, build.git_version, project_root)
+        print(f"      commit {build.git_version[:12]} is in the clone {conf.repo}")
+        return build, device, machine
     entry = builds.register(at_root(conf.repo), build.git_version, build.version)
     print(f"      build {entry['commit'][:12]} = torch {entry['version']} ({entry['channel']}, {entry['date']})")
     return build, device, machine
@@ -100,8 +130,8 @@ def prepare(python, device, machine, project_root):
 def main(args):
     project_root = args.project_root
     try:
-        build, device, machine = prepare(args.python, args.device, args.machine, project_root)
-    except (ProbeError, recorded.RecordedResultsError, builds.BuildIndexError) as err:
+        build, device, machine = prepare(args.python, args.device, args.machine, project_root, args.config)
+    except (ProbeError, recorded.RecordedResultsError, builds.BuildIndexError, CloneError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     env = benchmark_env(device, build.git_version, project_root)
@@ -112,9 +142,11 @@ def main(args):
     MachineCollection.save(machine, {**Machine.get_defaults(), "machine": machine})
 
     _step(4, f"running the suite on {device} (asv run)")
+    # --steps 1: with an existing environment asv runs the suite once per distinct branch
+    # tip (all saved under the set hash); one pass is all an installed build can give.
     run_args = [
         "run", "--machine", machine, "--set-commit-hash", build.git_version,
-        "-E", f"{ENV_TYPE}:{build.python}", "--show-stderr",
+        "-E", f"{ENV_TYPE}:{build.python}", "--show-stderr", "--steps", "1",
     ]
     if args.cpu_affinity != "none":
         run_args += ["--cpu-affinity", args.cpu_affinity]
@@ -123,7 +155,9 @@ def main(args):
         run_args += ["--bench", pattern]
     if args.quick:
         run_args.append("--quick")
-    run_status = asv(run_args, env, project_root)
+    for attribute in args.attribute or []:
+        run_args += ["--attribute", attribute]
+    run_status = asv(run_args, env, project_root, args.config)
     if run_status == 1:
         print("error: asv recorded nothing (no benchmark matched --bench, or the suite did not import); "
               "see asv's message above; benchmark names look like runtime_overhead.RuntimeOverhead.time_add1",
@@ -131,10 +165,11 @@ def main(args):
         return 2
 
     _step(5, "publishing the dashboard (asv publish)")
-    if asv(["publish"], env, project_root) != 0:
+    if asv(["publish"], env, project_root, args.config) != 0:
         print("error: `asv publish` failed; see its output above. Results are recorded.", file=sys.stderr)
         return 1
-    print(f"Dashboard: {os.path.join(project_root, 'html', 'index.html')} (serve it with `asv preview`)")
+    html_dir = Config.load(os.path.join(project_root, args.config)).html_dir
+    print(f"Dashboard: {os.path.join(project_root, html_dir, 'index.html')} (serve it with `asv preview`)")
     if run_status != 0:
         print("error: some benchmark variants failed (see above); the others are recorded", file=sys.stderr)
         return 1

@@ -1,0 +1,156 @@
+"""Bisect end to end on a stand-in PyTorch checkout (tests/torch_standin.py): real builds of
+the stand-in, real asv runs of the headline, a real torch setting that adds real overhead."""
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, make_project
+from torch_standin import build_command, builds_log, git, make_standin
+
+# 5 samples of 50 calls in one process; pinned to CPU 0, away from the default (last) CPU
+# that any other run of the suite on the machine uses.
+FAST = ["--attribute", "repeat=5", "--attribute", "rounds=1", "--cpu-affinity", "0"]
+
+
+class StandIn:
+    def __init__(self, tmp_path):
+        self.project = make_project(tmp_path / "project")
+        self.config = os.path.join(self.project, "asv.conf.clone.json")
+        with open(os.path.join(ROOT, "asv.conf.clone.json")) as src, open(self.config, "w") as dst:
+            dst.write(src.read())
+        self.repo = os.path.join(self.project, "pytorch")  # the config's repo
+        self.overlay = str(tmp_path / "overlay")
+        self.commits = make_standin(self.repo, self.overlay)
+        good, bad = self.commits["good"], self.commits["bad"]
+        self.state = os.path.join(self.project, ".asv", f"bisect-{good[:12]}-{bad[:12]}.json")
+
+    def env(self):
+        path = os.pathsep.join(p for p in (self.overlay, os.environ.get("PYTHONPATH")) if p)
+        return dict(os.environ, HOME=self.project, PYTHONPATH=path)
+
+    def command(self, good, bad, *args, build=None):
+        return [sys.executable, "-m", "torch_overhead", "bisect", good, bad, "--project-root", self.project,
+                "--machine", "ci-cpu", "--device", "cpu", "--threshold", "1.5",
+                "--build-command", build or build_command(self.overlay), *FAST, *args]
+
+    def bisect(self, *args, good=None, bad=None, build=None):
+        good, bad = good or self.commits["good"], bad or self.commits["bad"]
+        return subprocess.run(self.command(good, bad, *args, build=build), capture_output=True, text=True,
+                              env=self.env(), timeout=900)
+
+    def recorded(self):
+        """Commits with a results file, and each file's modification time."""
+        paths = [p for p in glob.glob(os.path.join(self.project, "results", "ci-cpu", "*.json"))
+                 if not p.endswith("machine.json")]
+        return {json.load(open(p))["commit_hash"]: os.path.getmtime(p) for p in paths}
+
+
+@pytest.fixture
+def standin(tmp_path):
+    return StandIn(tmp_path)
+
+
+def one_error_line(result):
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stdout[-2000:] + result.stderr
+    return errors[0]
+
+
+def test_bisect_names_the_overhead_commit_skips_a_broken_build_and_resumes(standin):
+    c = standin.commits
+    main = c["main"]
+
+    # Paused after 3 builds: both endpoints measured, the first midpoint fails to build.
+    first = standin.bisect("--max-steps", "3")
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr
+    assert "paused after 3 builds" in first.stderr
+    assert builds_log(standin.overlay) == [c["good"], c["bad"], c["broken"]]
+    assert f"{c['broken'][:12]} Break the build: skipped (build failed (exit 1): SyntaxError" in first.stdout
+    state = json.load(open(standin.state))
+    assert set(state["tested"]) == {c["good"], c["bad"], c["broken"]}
+    assert set(standin.recorded()) == {c["good"], c["bad"]}
+    recorded_before = standin.recorded()
+
+    # Resumed: nothing built twice, nothing re-measured; then main[2], main[4] (good) and
+    # the overhead commit (bad): 4 builds between the endpoints for 8 commits.
+    second = standin.bisect()
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr
+    assert "resuming from" in second.stdout
+    assert builds_log(standin.overlay) == [c["good"], c["bad"], c["broken"], main[2], main[4], c["overhead"]]
+    for commit in (c["good"], c["bad"]):
+        assert standin.recorded()[commit] == recorded_before[commit]
+        assert re.search(rf"{commit[:12]} .*\(from the state file\)", second.stdout)
+    assert f"first bad commit: {c['overhead']}" in second.stdout
+    ratio = float(re.search(r"Check outputs for NaN: .* ratio ([0-9.]+) \(threshold 1.5\)", second.stdout).group(1))
+    assert ratio >= 1.5
+    assert (f"4 builds between the endpoints for 8 commits in good..bad (ceil(log2(8)) = 3; "
+            f"1 skipped: {c['broken'][:12]})") in second.stdout
+    assert set(standin.recorded()) == {c["good"], c["bad"], main[2], main[4], c["overhead"]}
+
+    # Without the state file, recorded results are read back: only the failed build is redone.
+    os.remove(standin.state)
+    third = standin.bisect()
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr
+    assert f"first bad commit: {c['overhead']}" in third.stdout
+    assert builds_log(standin.overlay)[6:] == [c["broken"]]
+    assert third.stdout.count("(recorded earlier, reused)") == 5
+
+
+def test_ctrl_c_exits_130_and_keeps_the_state(standin):
+    proc = subprocess.Popen(standin.command(standin.commits["good"], standin.commits["bad"], build="sleep 60"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=standin.env(),
+                            start_new_session=True)
+    for line in proc.stdout:
+        if "building" in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted; state kept in" in one_error_line(subprocess.CompletedProcess([], 130, "", err))
+    state = json.load(open(standin.state))
+    assert state["bisect"]["good"] == standin.commits["good"] and state["tested"] == {}
+
+
+def test_bad_input(standin, tmp_path):
+    c = standin.commits
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    os.makedirs(os.path.join(standin.project, "results"))
+    with open(os.path.join(ROOT, "results", "benchmarks.json")) as src:
+        with open(os.path.join(standin.project, "results", "benchmarks.json"), "w") as dst:
+            dst.write(src.read())
+    cases = [
+        (dict(args=("--benchmark", "runtime_overhead.RuntimeOverhead.time_add1(False)")),
+         "no benchmark 'runtime_overhead.RuntimeOverhead.time_add1(False)' in the suite"),
+        (dict(args=("--checkout", str(plain))), "is not a git work tree"),
+        (dict(good="v0.0-nonexistent"), "unknown commit 'v0.0-nonexistent'"),
+        (dict(good=c["bad"], bad=c["good"]), "is not an ancestor of bad"),
+        (dict(args=("--threshold", "0.9")), "give a ratio above 1"),
+        (dict(good=c["broken"]), f"good {c['broken'][:12]} cannot be measured: build failed (exit 1)"),
+        (dict(build="exit 3"), f"good {c['good'][:12]} cannot be measured: build failed (exit 3)"),
+    ]
+    for case, message in cases:
+        result = standin.bisect(*case.get("args", ()), good=case.get("good"), bad=case.get("bad"),
+                                build=case.get("build"))
+        assert result.returncode == 2, (case, result.stderr)
+        assert message in one_error_line(result), (case, result.stderr)
+    assert standin.recorded() == {}
+
+    with open(os.path.join(standin.repo, "settings.py"), "a") as f:
+        f.write("# local edit\n")
+    result = standin.bisect()
+    assert result.returncode == 2 and "has uncommitted changes" in one_error_line(result)
+    git(standin.repo, "checkout", "--", "settings.py")
+
+    with open(standin.state, "w") as f:
+        json.dump({"version": 1, "bisect": {"good": "another"}, "tested": {}}, f)
+    result = standin.bisect()
+    assert result.returncode == 2 and "holds another bisect" in one_error_line(result)
+    assert standin.recorded() == {}

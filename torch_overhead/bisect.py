@@ -1,0 +1,321 @@
+"""Bisect: find the first PyTorch commit that made a benchmark slower, in about log2(N) builds.
+
+``python -m torch_overhead bisect GOOD BAD [--checkout PATH] [--benchmark 'NAME(PARAMS)']
+[--threshold 1.10] [--build-command CMD]``
+
+Each step checks a commit out in the checkout, builds it there (``--build-command``,
+default an incremental in-place build, ``DEFAULT_BUILD``), checks that the interpreter's
+torch now names that commit, and records it with the main command (``torch_overhead
+run``, which refuses results under another commit) under ``asv.conf.clone.json``, so
+results are keyed and dated by the clone's commits like any other history. A commit
+is bad when its median is at least ``threshold`` times GOOD's. A commit that fails to
+build, or whose benchmark fails, is skipped (``git bisect skip``): reported, and a
+neighbour is tried instead.
+
+Why a search of its own (``next_step``, a dozen lines): ``asv find`` never rebuilds an
+``existing`` environment, so its answer says nothing about the commits; ``git bisect``
+keeps its state in the checkout's ``.git``, where it would clash with the developer's
+own bisect, and moves off a skipped commit pseudo-randomly. The candidates are git's:
+``git rev-list --first-parent GOOD..BAD``, the commits ``git bisect start
+--first-parent`` visits (PyTorch's main is linear; a merged branch counts as its merge).
+
+State (the bisect's identity and each tested commit's median or skip reason) is
+written atomically after every step to ``.asv/bisect-GOOD-BAD.json`` (``--state``; one
+file per range, so bisects of other ranges never collide): an interrupted bisect
+resumes where it stopped, and a commit already recorded in ``results/`` is read back
+instead of rebuilt.
+
+Exit status: 0 first bad commit named; 1 not named (only skipped commits left, or
+paused by ``--max-steps``); 2 bad input; 130 interrupted (state kept).
+"""
+
+import itertools
+import json
+import math
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+
+from asv.config import Config
+from asv.util import UserError
+
+from . import builds, gate, recorded
+from .probe import ProbeError, probe
+
+DEFAULT_BUILD = "git submodule update --init --recursive && {python} -m pip install --no-build-isolation -v -e ."
+DEFAULT_BENCHMARK = recorded.HEADLINE + "(False, False, False, False)"
+STATE_VERSION = 1
+
+
+class BisectError(RuntimeError):
+    """Bad input, or an endpoint that cannot be measured: one ``error:`` line, exit 2."""
+
+
+class Skip(RuntimeError):
+    """This commit cannot be measured (it fails to build or to run the benchmark)."""
+
+
+class Paused(RuntimeError):
+    """``--max-steps`` builds done in this invocation."""
+
+
+def git(checkout, *args):
+    result = subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BisectError(f"git {' '.join(args)} in {checkout}: {(result.stderr.strip().splitlines() or ['failed'])[-1]}")
+    return result.stdout.strip()
+
+
+def candidates(checkout, good, bad):
+    """``(good, bad, commits)``: full hashes and the first-parent commits after GOOD up to BAD, oldest first."""
+    try:
+        top = git(checkout, "rev-parse", "--show-toplevel")
+    except (BisectError, OSError):
+        top = None
+    if top is None or os.path.realpath(top) != os.path.realpath(checkout):
+        raise BisectError(f"{checkout} is not a git work tree (give --checkout the top of a PyTorch clone)")
+    resolved = []
+    for name in (good, bad):
+        try:
+            resolved.append(git(checkout, "rev-parse", "--verify", "--quiet", name + "^{commit}"))
+        except BisectError:
+            raise BisectError(f"unknown commit {name!r} in {checkout}")
+    good, bad = resolved
+    if good == bad or subprocess.run(["git", "merge-base", "--is-ancestor", good, bad], cwd=checkout).returncode:
+        raise BisectError(f"good {good[:12]} is not an ancestor of bad {bad[:12]}")
+    commits = git(checkout, "rev-list", "--first-parent", "--reverse", f"{good}..{bad}").split()
+    if git(checkout, "rev-parse", commits[0] + "^") != good:
+        raise BisectError(f"good {good[:12]} is not on bad {bad[:12]}'s first-parent history (pick a commit of that branch)")
+    return good, bad, commits
+
+
+def next_step(commits, verdicts):
+    """``(commit to test, None)``, or ``(None, [commits the first bad one may be])`` when done.
+
+    ``commits`` is oldest first, the last one bad; ``verdicts`` maps tested commits to
+    good, bad or skip. The first bad commit lies after the last good one and at or before
+    the first bad one after it; the next test is the untested commit nearest the middle
+    (git bisect also moves off a skipped midpoint, but pseudo-randomly: this is repeatable).
+    """
+    lo = max((i for i, c in enumerate(commits) if verdicts.get(c) == "good"), default=-1)
+    hi = min(i for i, c in enumerate(commits) if verdicts.get(c) == "bad" and i > lo)
+    untested = [i for i in range(lo + 1, hi) if commits[i] not in verdicts]
+    if not untested:
+        return None, commits[lo + 1:hi + 1]
+    middle = (lo + hi) / 2
+    return commits[min(untested, key=lambda i: (abs(i - middle), i))], None
+
+
+class Bisect:
+    def __init__(self, args, conf, good, bad, commits, machine):
+        self.args, self.good, self.bad, self.commits, self.machine = args, good, bad, commits, machine
+        self.results_dir = os.path.join(args.project_root, conf.results_dir)
+        self.log_dir = os.path.join(args.project_root, ".asv", "bisect-logs")
+        self.builds = 0  # in this invocation, for --max-steps
+        identity = {"checkout": os.path.realpath(args.checkout), "good": good, "bad": bad,
+                    "benchmark": args.benchmark, "machine": machine, "config": args.config}
+        self.state = {"version": STATE_VERSION, "bisect": identity, "tested": {}}
+        if os.path.exists(args.state):
+            try:
+                with open(args.state, encoding="utf-8") as f:
+                    saved = json.load(f)
+            except (OSError, ValueError) as err:
+                raise BisectError(f"{args.state} is unreadable ({err}); delete it to start afresh")
+            if saved.get("version") != STATE_VERSION or saved.get("bisect") != identity:
+                raise BisectError(f"{args.state} holds another bisect ({json.dumps(saved.get('bisect'))}); "
+                                  "delete it, or pass --state FILE for this one")
+            self.state = saved
+            print(f"bisect: resuming from {args.state} ({len(saved['tested'])} commits tested)", flush=True)
+        self.save()
+
+    def save(self):
+        builds.write_json(self.args.state, self.state)
+
+    def subject(self, commit):
+        return git(self.args.checkout, "log", "-1", "--format=%s", commit)[:60]
+
+    # -- one commit --------------------------------------------------------------
+    def median(self, commit):
+        """``(median microseconds, how it was obtained)`` of the benchmark at ``commit``: from
+        the state, from results already recorded, or built and recorded now. Raises Skip."""
+        how = "from the state file"
+        if commit not in self.state["tested"]:
+            how, self.state["tested"][commit] = self.measure(commit)
+            self.save()
+        tested = self.state["tested"][commit]
+        if "skipped" in tested:
+            raise Skip(tested["skipped"])
+        return tested["median_us"], how
+
+    def measure(self, commit):
+        value = self.recorded(commit)
+        if value is not None:
+            return "recorded earlier, reused", {"median_us": value}
+        try:
+            self.build_and_record(commit)
+        except Skip as skip:
+            return "", {"skipped": str(skip)}
+        value = self.recorded(commit)
+        if value is None:
+            return "", {"skipped": f"the run recorded no result for {self.args.benchmark}"}
+        return "built and recorded", {"median_us": value}
+
+    def recorded(self, commit):
+        try:
+            results = recorded.results_for_commit(self.results_dir, self.machine, commit)
+        except recorded.RecordedResultsError:
+            return None
+        return gate.measured(results).get(self.args.benchmark)
+
+    def build_and_record(self, commit):
+        if self.args.max_steps is not None and self.builds >= self.args.max_steps:
+            raise Paused()
+        self.builds += 1
+        git(self.args.checkout, "checkout", "--quiet", "--detach", commit)
+        os.makedirs(self.log_dir, exist_ok=True)
+        log_path = os.path.join(self.log_dir, commit + ".log")
+        command = self.args.build_command.replace("{python}", shlex.quote(self.args.python))
+        print(f"bisect: building {commit[:12]} ({command}; log {log_path})", flush=True)
+        with open(log_path, "w") as log:
+            status = subprocess.run(command, shell=True, cwd=self.args.checkout, stdout=log,
+                                    stderr=subprocess.STDOUT).returncode
+        interrupted(status)
+        if status != 0:
+            with open(log_path, errors="replace") as log:
+                last = ([line.strip() for line in log if line.strip()] or ["no output"])[-1]
+            raise Skip(f"build failed (exit {status}): {last}")
+        try:
+            installed = probe(self.args.python).git_version
+        except ProbeError as err:
+            raise Skip(f"built, but {err}")
+        if installed != commit:
+            raise Skip(f"built, but the torch in {self.args.python} is {installed[:12]}, not this commit")
+        cmd = [sys.executable, "-m", "torch_overhead", "run", "--python", self.args.python,
+               "--device", self.args.device, "--machine", self.machine, "--config", self.args.config,
+               "--cpu-affinity", self.args.cpu_affinity,
+               "--project-root", self.args.project_root, "--bench", "^" + re.escape(self.args.benchmark) + "$"]
+        cmd += ["--quick"] if self.args.quick else []
+        for attribute in self.args.attribute or []:
+            cmd += ["--attribute", attribute]
+        status = subprocess.run(cmd).returncode
+        interrupted(status)
+        if status != 0:
+            raise Skip(f"the run exited {status} (see above)")
+
+    # -- the search --------------------------------------------------------------
+    def run(self):
+        good_us = self.endpoint(self.good, "good")
+        bad_us = self.endpoint(self.bad, "bad")
+        ratio = bad_us / good_us
+        if ratio < self.args.threshold:
+            raise BisectError(f"bad {self.bad[:12]} is not slower than good by the threshold: "
+                              f"{bad_us:.2f} us vs {good_us:.2f} us, ratio {ratio:.2f} < {self.args.threshold}")
+        verdicts = {self.bad: "bad"}
+        while True:
+            commit, suspects = next_step(self.commits, verdicts)
+            if commit is None:
+                return self.report(suspects, good_us)
+            try:
+                value, how = self.median(commit)
+            except Skip as skip:
+                verdicts[commit] = "skip"
+                print(f"bisect: {commit[:12]} {self.subject(commit)}: skipped ({skip})", flush=True)
+                continue
+            verdicts[commit] = "bad" if value / good_us >= self.args.threshold else "good"
+            print(f"bisect: {commit[:12]} {self.subject(commit)}: {value:.2f} us, ratio {value / good_us:.2f} "
+                  f"-> {verdicts[commit]} ({how})", flush=True)
+
+    def endpoint(self, commit, role):
+        try:
+            value, how = self.median(commit)
+        except Skip as skip:
+            del self.state["tested"][commit]  # not remembered: a rerun (a fixed build command) retries it
+            self.save()
+            raise BisectError(f"{role} {commit[:12]} cannot be measured: {skip}")
+        print(f"bisect: {role} {commit[:12]} {self.subject(commit)}: {value:.2f} us ({how})", flush=True)
+        return value
+
+    def report(self, suspects, good_us):
+        tested = [c for c in self.commits[:-1] if c in self.state["tested"]]
+        skipped = [c for c in tested if "skipped" in self.state["tested"][c]]
+        n = len(self.commits)
+        print(f"bisect: {len(tested)} builds between the endpoints for {n} commits in good..bad "
+              f"(ceil(log2({n})) = {math.ceil(math.log2(n))}; {len(skipped)} skipped: "
+              f"{', '.join(c[:12] for c in skipped) or 'none'}), plus 2 for the endpoints")
+        first = suspects[-1]
+        value = self.state["tested"][first]["median_us"]
+        line = (f"{first[:12]} {self.subject(first)}: {value:.2f} us vs good {good_us:.2f} us, "
+                f"ratio {value / good_us:.2f} (threshold {self.args.threshold})")
+        if len(suspects) == 1:
+            print(f"first bad commit: {first}\n  {line}")
+            return 0
+        print("error: the first bad commit could not be named: it is one of "
+              f"{', '.join(c[:12] for c in suspects)} (the others failed; the last is {line})", file=sys.stderr)
+        return 1
+
+
+def interrupted(status):
+    """A child stopped by Ctrl-C is an interruption of the bisect, not a failed build or run."""
+    if status in (130, -2):
+        raise KeyboardInterrupt
+
+
+def main(args):
+    args.state = args.state and os.path.abspath(args.state)
+    try:
+        try:
+            conf = Config.load(os.path.join(args.project_root, args.config))
+        except UserError as err:
+            raise BisectError(str(err))
+        args.checkout = os.path.abspath(args.checkout or os.path.join(args.project_root, conf.repo))
+        if args.threshold <= 1:
+            raise BisectError(f"--threshold {args.threshold}: give a ratio above 1 (1.10 = 10% slower is bad)")
+        check_benchmark(os.path.join(args.project_root, conf.results_dir), args.benchmark)
+        good, bad, commits = candidates(args.checkout, args.good, args.bad)
+        args.state = args.state or os.path.join(args.project_root, ".asv", f"bisect-{good[:12]}-{bad[:12]}.json")
+        if git(args.checkout, "status", "--porcelain", "--untracked-files=no"):
+            raise BisectError(f"{args.checkout} has uncommitted changes; commit or stash them first")
+        machine = args.machine or default_machine(args)
+        return Bisect(args, conf, good, bad, commits, machine).run()
+    except BisectError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Paused:
+        print(f"bisect: paused after {args.max_steps} builds (--max-steps); state kept in {args.state}; "
+              "run the same command again to continue", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        kept = f"state kept in {args.state}" if args.state and os.path.exists(args.state) else "nothing tested yet"
+        print(f"error: interrupted; {kept}; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def check_benchmark(results_dir, spelled):
+    """Refuse a benchmark the suite does not have before the first (long) build, once asv
+    has listed the suite (``results/benchmarks.json``, written by every run)."""
+    path = os.path.join(results_dir, "benchmarks.json")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        suite = json.load(f)
+    known = set()
+    for name, benchmark in suite.items():
+        if isinstance(benchmark, dict):
+            combos = itertools.product(*benchmark["params"]) if benchmark["params"] else [None]
+            known.update(name if c is None else f"{name}({', '.join(c)})" for c in combos)
+    if spelled not in known:
+        raise BisectError(f"no benchmark {spelled!r} in the suite; spell it as asv does, "
+                          f"e.g. {DEFAULT_BENCHMARK!r}")
+
+
+def default_machine(args):
+    """The machine name the main command would pick, known before anything is built:
+    results already recorded for a commit are looked up under it."""
+    try:
+        build = probe(args.python)
+        return build.default_machine_name(build.resolve_device(args.device), socket.gethostname())
+    except ProbeError as err:
+        raise BisectError(f"{err} (or give --machine)")
