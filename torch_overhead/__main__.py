@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import backfill, bisect, breakdown, counts, figures, gate, noise, run, table
+from . import backfill, bisect, breakdown, counts, figures, gate, gate_sensitivity, noise, run, table
 
 
 def parse(argv):
@@ -72,6 +72,15 @@ def parse(argv):
     p.add_argument("--report", help="write the Markdown report here too")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=gate.main)
+
+    p = sub.add_parser("gate-sensitivity", help="smallest injected per-call overhead the gate flags on this machine")
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cpu")
+    p.add_argument("--baselines", type=int, default=3, help="baseline runs that set the noise margin")
+    p.add_argument("--levels", default="1,2,3,5,8,12", help="injected overheads, percent of the headline median")
+    p.add_argument("--attribute", action="append", metavar="KEY=VALUE",
+                   help="benchmark attribute for every run, as run --attribute (e.g. rounds=6)")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=gate_sensitivity.main)
 
     p = sub.add_parser("counts", help="repeatability of the callgrind instruction counts, run side by side")
     p.add_argument("--runs", type=int, default=2)

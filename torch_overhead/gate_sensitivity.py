@@ -13,7 +13,8 @@ In a throwaway copy of the project (nothing is recorded in this one), on this ma
    change: the smallest level from which every larger level is flagged too.
 
 A level is flagged only when it beats this machine's run-to-run noise, so the figure says
-as much about the machine as about the gate.
+as much about the machine as about the gate. ``--attribute rounds=6`` (as ``run``) shows
+what more processes per run buy.
 """
 
 import math
@@ -26,7 +27,6 @@ import tempfile
 
 from . import gate
 from .recorded import HEADLINE, latest_medians, latest_results
-from .run import ROOT
 
 BASE_VARIANT = (False, False, False, False)
 BENCH = r"^runtime_overhead\.RuntimeOverhead\.time_add1\(False, False, False, False\)$"
@@ -34,20 +34,20 @@ INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 MACHINE = "gate-sensitivity"
 
 
-def _project(path):
-    """The asv project's configuration and benchmarks, with empty results and index."""
-    shutil.copy(os.path.join(ROOT, "asv.conf.json"), path)
-    shutil.copytree(os.path.join(ROOT, "benchmarks"), os.path.join(path, "benchmarks"),
+def _project(source, path):
+    """``source``'s asv configuration and benchmarks, with empty results and index."""
+    shutil.copy(os.path.join(source, "asv.conf.json"), path)
+    shutil.copytree(os.path.join(source, "benchmarks"), os.path.join(path, "benchmarks"),
                     ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def _record(project, device, inject_us):
+def _record(project, device, inject_us, attributes):
     """One main-command run of the base variant; its median in microseconds."""
     env = dict(os.environ, HOME=project, TORCH_OVERHEAD_INJECT_US=str(inject_us))
     if inject_us:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", MACHINE,
-           "--device", device, "--bench", BENCH]
+           "--device", device, "--bench", BENCH] + [f"--attribute={a}" for a in attributes]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -66,10 +66,10 @@ def _verdict(project, expected_us, margin):
 def main(args):
     levels = [float(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="gate-sensitivity-") as project:
-        _project(project)
+        _project(args.project_root, project)
         baselines = []
         for i in range(args.baselines):
-            baselines.append(_record(project, args.device, 0))
+            baselines.append(_record(project, args.device, 0, args.attribute or []))
             print(f"baseline {i + 1}/{args.baselines}: {baselines[-1]:.2f} us", flush=True)
         expected = statistics.median(baselines)
         worst = max(abs(b / expected - 1) for b in baselines)
@@ -80,7 +80,7 @@ def main(args):
         flagged = {}
         for level in levels:
             inject_us = expected * level / 100
-            got = _record(project, args.device, inject_us)
+            got = _record(project, args.device, inject_us, args.attribute or [])
             status = _verdict(project, expected, margin)
             flagged[level] = status == "regression"
             print(f"injected {level:5.1f}% ({inject_us:6.2f} us): measured {got:8.2f} us "
@@ -88,7 +88,8 @@ def main(args):
 
     detectable = [lv for lv in levels if all(flagged[x] for x in levels if x >= lv)]
     print()
-    print(f"device {args.device}: noise margin {margin * 100:.1f}% from {args.baselines} baseline runs")
+    settings = ", ".join(args.attribute or []) or "default settings"
+    print(f"device {args.device}, {settings}: noise margin {margin * 100:.1f}% from {args.baselines} baseline runs")
     if detectable:
         print(f"minimum detectable change: {min(detectable):.1f}% of the headline median "
               f"({expected * min(detectable) / 100:.2f} us per call)")

@@ -37,8 +37,12 @@ from .probe import ProbeError, probe
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # read by benchmarks/common.py
 ENV_TYPE = InstalledTorch.tool_name
-# Benchmark modules that take minutes: only run with --slow (or when named by --bench).
-SLOW_MODULES = ("compile_time", "instruction_count")
+# Benchmarks that take minutes, by asv name prefix: only run with --slow (or when named by
+# --bench). On CUDA the C++ wrapper layer is one too: a cold C++ build of its CUDA wrapper
+# took 69-106 s per variant on the H200 (docs/measurements/h200-layers-cost.txt), which
+# alone would break the 5-minute default run; on the CPU all 10 variants take 24-28 s.
+SLOW_BENCHMARKS = ("compile_time", "instruction_count")
+SLOW_ON_CUDA = (r"layers\.InductorCppWrapper",)
 
 
 class CloneError(RuntimeError):
@@ -150,7 +154,8 @@ def main(args):
     ]
     if args.cpu_affinity != "none":
         run_args += ["--cpu-affinity", args.cpu_affinity]
-    patterns = args.bench or ([] if args.slow else ["^(?!(" + "|".join(SLOW_MODULES) + r")\.)"])
+    slow = SLOW_BENCHMARKS + (SLOW_ON_CUDA if device == "cuda" else ())
+    patterns = args.bench or ([] if args.slow else ["^(?!(" + "|".join(slow) + r")\.)"])
     for pattern in patterns:
         run_args += ["--bench", pattern]
     if args.quick:
