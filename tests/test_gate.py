@@ -100,3 +100,17 @@ def test_asv_compare_names_builds_by_version(project):
     unknown = subprocess.run([sys.executable, "-m", "asv", "compare", "torch-3.0.0", "torch-2.99.0",
                               "--machine", "ci-cpu"], cwd=project, capture_output=True, text=True, timeout=120)
     assert unknown.returncode != 0 and "torch-3.0.0" in unknown.stdout + unknown.stderr
+
+
+def test_gate_sensitivity_flags_an_injected_overhead():
+    """The minimum-detectable-change tool end to end: a real baseline run, then a run whose
+    compiled calls each spin for twice the baseline median (torch_overhead/inject): the
+    measured change and the gate's verdict come from real recorded results."""
+    result = subprocess.run([sys.executable, "-m", "torch_overhead", "gate-sensitivity", "--baselines", "1",
+                             "--levels", "200", "--attribute", "rounds=1"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("injected")]
+    change = float(line.split("(")[2].split("%")[0])
+    assert change > 150 and line.endswith("gate: regression"), line
+    assert "minimum detectable change: 200.0%" in result.stdout
