@@ -245,8 +245,8 @@ class InstructionCount:
             raise NotImplementedError(cache["skip"])
 
     def track_instructions(self, cache, requires_grad, inference_mode, backward, dynamic):
-        """Mean instructions per call over 100 calls (the seed's metric), counted by the
-        hardware counter or callgrind: see the module docstring."""
+        """Instructions per call (the seed's metric): the smallest mean of BLOCKS blocks of
+        CALLS calls, counted by the hardware counter or callgrind (see the module docstring)."""
         return cache["counts"][json.dumps([requires_grad, inference_mode, backward, dynamic])]
 
     track_instructions.unit = "instructions"
