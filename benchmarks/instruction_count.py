@@ -123,22 +123,13 @@ def count_variants(variants, shim=None, calls=CALLS):
     return counts
 
 
-# Passed on to the counting processes; nothing else is. Any other variable (asv's, a
-# shell's) changes the strings, and so the hash tables and heap layout, of the counted
-# process from one run to the next.
-_KEPT_ENV = ("PATH", "HOME", "LD_LIBRARY_PATH", "TMPDIR", "TORCH_OVERHEAD_DEVICE", "TORCH_OVERHEAD_COMMIT")
-
-
 def _counting_env():
-    """Environment of every process that compiles or counts for callgrind: the same in
-    every run, whatever started it."""
+    """Environment of every process that compiles or counts for callgrind."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return dict(
-        {k: os.environ[k] for k in _KEPT_ENV if k in os.environ},
+        os.environ,
         PYTHONHASHSEED="0",
-        # One thread, as the seed's counts (Timer.collect_callgrind runs with num_threads=1):
-        # OpenMP workers spinning for work are counted too, by however long valgrind's
-        # serialized scheduler lets them spin.
+        # One thread, as the seed's counts (Timer.collect_callgrind runs with num_threads=1).
         OMP_NUM_THREADS="1",
         PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
         # valgrind 3.19 cannot execute AVX-512 (SIGILL in Inductor's vectorized CPU
@@ -204,11 +195,7 @@ def count_under_callgrind(calls=CALLS):
     CPUs (instruction counts do not depend on what else runs)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    # The same path every run: the working directory and the shim's path are strings
-    # of the counted process too (a random temporary name moved counts between runs).
-    workdir = os.path.join(tempfile.gettempdir(), "torch-overhead-callgrind-work")
-    shutil.rmtree(workdir, ignore_errors=True)
-    os.makedirs(workdir)
+    workdir = tempfile.mkdtemp(prefix="callgrind-add1-")
     try:
         shim = build_shim(workdir)
         variants = _valid_variants()
