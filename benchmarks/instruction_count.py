@@ -10,10 +10,10 @@ How, and why this way:
 * else valgrind's callgrind. ``torch.utils.benchmark.Timer.collect_callgrind`` starts a
   new interpreter under valgrind per measurement with instrumentation on from the start
   (its bindings can only toggle collection), so the torch import runs instrumented:
-  minutes per variant, about an hour for all ten. Here ONE process runs under
-  ``valgrind --instr-atstart=no --collect-atstart=no`` for all variants: importing and
-  compiling run uninstrumented; instrumentation is started per variant and collection
-  toggled only around each counted call, then the variant's total is dumped. The
+  minutes per variant, about an hour for all ten. Here each variant's process runs under
+  ``valgrind --instr-atstart=no --collect-atstart=no``: importing and compiling run
+  uninstrumented; instrumentation is started after warm-up and collection toggled only
+  around each counted call, one dump per block of calls. The
   client requests for that (``CALLGRIND_START_INSTRUMENTATION`` and friends) are C
   macros that PyTorch does not expose, so a five-line shim is compiled with the
   machine's C compiler against valgrind's own ``callgrind.h``. ``PYTHONHASHSEED=0``
@@ -153,8 +153,8 @@ def warm_inductor_cache(variants):
 def _callgrind_one(variant, shim, calls, workdir):
     """One variant in its own interpreter under callgrind, the Inductor cache warm.
     Counted after other variants in one process, a variant read up to 0.6% differently
-    from run to run; counted first in its own, with the cache warm, most variants agree
-    within 0.1% from run to run (some still move by up to 1.6%: not yet explained)."""
+    from run to run; counted first in its own, with the cache warm, the static-shape
+    variants repeat exactly (the dynamic-shape ones still move by up to 0.3%)."""
     out = os.path.join(workdir, "callgrind.out." + "".join("1" if v else "0" for v in variant))
     env = _counting_env()
     code = f"from benchmarks.instruction_count import count_variants; count_variants([{tuple(variant)}], {shim!r}, {calls})"
@@ -163,9 +163,6 @@ def _callgrind_one(variant, shim, calls, workdir):
          "valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
          f"--callgrind-out-file={out}", sys.executable, "-c", code],
         env=env, cwd=workdir, capture_output=True, text=True,
-        # asv pins benchmark processes to one CPU for steadier timings; counts do not
-        # depend on placement, so let the valgrind processes use every CPU at once.
-        preexec_fn=lambda: os.sched_setaffinity(0, range(os.cpu_count())),
     )
     if grind.returncode != 0:
         reason = [line for line in grind.stderr.splitlines() if "valgrind:" in line or "Error" in line]
@@ -191,18 +188,16 @@ def build_shim(workdir):
 
 
 def count_under_callgrind(calls=CALLS):
-    """Every valid variant under callgrind, one process each, as many at once as there are
-    CPUs (instruction counts do not depend on what else runs)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Every valid variant under callgrind, one process each, one at a time. Two at once
+    moved counts between runs by up to 1.35%; one at a time, every static-shape variant
+    repeated to the instruction (docs/measurements/cpu-2core-instruction-counts.txt). Why
+    is not pinned down; the processes share the Inductor cache."""
     workdir = tempfile.mkdtemp(prefix="callgrind-add1-")
     try:
         shim = build_shim(workdir)
         variants = _valid_variants()
         warm_inductor_cache(variants)
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            counts = pool.map(lambda v: _callgrind_one(v, shim, calls, workdir), variants)
-            return dict(zip(variants, counts))
+        return {variant: _callgrind_one(variant, shim, calls, workdir) for variant in variants}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
