@@ -1,22 +1,19 @@
 """Shared fixtures: a throwaway copy of the asv project, and a way to run the main command on it."""
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from torch_overhead.run import copy_project
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def make_project(path, benchmarks_from=os.path.join(ROOT, "benchmarks")):
-    """asv.conf.json and a benchmarks/ folder in ``path``: results, index and html land there too."""
-    os.makedirs(path, exist_ok=True)
-    shutil.copy(os.path.join(ROOT, "asv.conf.json"), path)
-    shutil.copytree(benchmarks_from, os.path.join(path, "benchmarks"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return str(path)
+def make_project(path, benchmarks_from=None):
+    """This repository's asv project copied to ``path``: results, index and html land there."""
+    return copy_project(ROOT, path, benchmarks_from)
 
 
 def run_main(project, *args, env=None):

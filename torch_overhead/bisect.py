@@ -46,7 +46,7 @@ from . import builds, gate, recorded
 from .probe import ProbeError, probe
 
 DEFAULT_BUILD = "git submodule update --init --recursive && {python} -m pip install --no-build-isolation -v -e ."
-DEFAULT_BENCHMARK = recorded.HEADLINE + "(False, False, False, False)"
+DEFAULT_BENCHMARK = recorded.variant_name(recorded.HEADLINE, (False, False, False, False))
 STATE_VERSION = 1
 
 
@@ -304,8 +304,7 @@ def check_benchmark(results_dir, spelled):
     known = set()
     for name, benchmark in suite.items():
         if isinstance(benchmark, dict):
-            combos = itertools.product(*benchmark["params"]) if benchmark["params"] else [None]
-            known.update(name if c is None else f"{name}({', '.join(c)})" for c in combos)
+            known.update(recorded.variant_name(name, c) for c in itertools.product(*benchmark["params"]))
     if spelled not in known:
         raise BisectError(f"no benchmark {spelled!r} in the suite; spell it as asv does, "
                           f"e.g. {DEFAULT_BENCHMARK!r}")

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 
+from . import forked
 from .recorded import HEADLINE, latest_medians
 
 SEED_SUITE = r"^runtime_overhead\.RuntimeOverhead\.time_add1\("  # the seed's timings, host clock
@@ -80,17 +81,7 @@ def reference_medians(variants, cpu, processes):
     for variant in variants:
         pooled = []
         for _ in range(processes):
-            read_end, write_end = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(read_end)
-                with os.fdopen(write_end, "w") as out:
-                    json.dump(_reference_times(variant), out)
-                os._exit(0)
-            os.close(write_end)
-            with os.fdopen(read_end) as inp:
-                pooled += json.load(inp)
-            os.waitpid(pid, 0)
+            pooled += forked.call(_reference_times, variant)
         medians[variant] = statistics.median(pooled)
     return medians
 

@@ -24,7 +24,7 @@ from asv.repo import NoSuchNameError
 from asv.util import UserError
 
 from .asv_repo import TorchBuildIndex
-from .recorded import RecordedResultsError, latest_results, results_for_commit
+from .recorded import RecordedResultsError, latest_results, results_for_commit, variant_name
 
 METRIC = "us_per_call"
 FIELDS = ["benchmark", "metric", "expected", "noise_margin"]
@@ -39,7 +39,7 @@ def measured(results):
     values = {}
     for name in results.get_all_result_keys():
         params = results.get_result_params(name)
-        combos = [f"{name}({', '.join(c)})" for c in itertools.product(*params)] if params else [name]
+        combos = [variant_name(name, c) for c in itertools.product(*params)]
         for key, value in zip(combos, results.get_result_value(name, params)):
             if value is None or value == value:  # NaN = skipped by design: not a gate row
                 values[key] = None if value is None else value * 1e6

@@ -19,26 +19,19 @@ what more processes per run buy.
 
 import math
 import os
-import shutil
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 
 from . import gate
-from .recorded import HEADLINE, latest_medians, latest_results
+from .recorded import HEADLINE, latest_results, variant_name
+from .run import copy_project
 
-BASE_VARIANT = (False, False, False, False)
-BENCH = r"^runtime_overhead\.RuntimeOverhead\.time_add1\(False, False, False, False\)$"
+BASE = variant_name(HEADLINE, (False, False, False, False))
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 MACHINE = "gate-sensitivity"
-
-
-def _project(source, path):
-    """``source``'s asv configuration and benchmarks, with empty results and index."""
-    shutil.copy(os.path.join(source, "asv.conf.json"), path)
-    shutil.copytree(os.path.join(source, "benchmarks"), os.path.join(path, "benchmarks"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def _record(project, device, inject_us, attributes):
@@ -47,26 +40,23 @@ def _record(project, device, inject_us, attributes):
     if inject_us:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", MACHINE,
-           "--device", device, "--bench", BENCH] + [f"--attribute={a}" for a in attributes]
+           "--device", device, "--bench", "^" + re.escape(BASE) + "$"] + [f"--attribute={a}" for a in attributes]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    _, medians = latest_medians(os.path.join(project, "results"), MACHINE, HEADLINE)
-    return medians[BASE_VARIANT] * 1e6
+    return gate.measured(latest_results(os.path.join(project, "results"), MACHINE))[BASE]
 
 
-def _verdict(project, expected_us, margin):
-    """The gate's status for the newest result of the base variant."""
-    key = f"{HEADLINE}({', '.join(map(str, BASE_VARIANT))})"
-    rows = [{"benchmark": key, "metric": gate.METRIC, "expected": expected_us, "noise_margin": margin}]
-    values = gate.measured(latest_results(os.path.join(project, "results"), MACHINE))
-    return gate.check(rows, values)[0]["status"]
+def _verdict(measured_us, expected_us, margin):
+    """The gate's status for one measured value of the base variant."""
+    rows = [{"benchmark": BASE, "metric": gate.METRIC, "expected": expected_us, "noise_margin": margin}]
+    return gate.check(rows, {BASE: measured_us})[0]["status"]
 
 
 def main(args):
     levels = [float(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="gate-sensitivity-") as project:
-        _project(args.project_root, project)
+        copy_project(args.project_root, project)
         baselines = []
         for i in range(args.baselines):
             baselines.append(_record(project, args.device, 0, args.attribute or []))
@@ -81,7 +71,7 @@ def main(args):
         for level in levels:
             inject_us = expected * level / 100
             got = _record(project, args.device, inject_us, args.attribute or [])
-            status = _verdict(project, expected, margin)
+            status = _verdict(got, expected, margin)
             flagged[level] = status == "regression"
             print(f"injected {level:5.1f}% ({inject_us:6.2f} us): measured {got:8.2f} us "
                   f"({(got / expected - 1) * 100:+6.1f}%) -> gate: {status}", flush=True)

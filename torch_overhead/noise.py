@@ -14,12 +14,13 @@ build, and no benchmark setting inside the process can remove it; if it does not
 noise is in torch or the driver.
 """
 
-import ast
 import os
 import statistics
 import sys
 import time
 import timeit
+
+from . import forked
 
 SLOW = 1.3  # a block this much slower than the fastest counts as slow
 
@@ -48,30 +49,6 @@ def _blocks(blocks, block_seconds):
     return rows
 
 
-def _in_child(blocks, block_seconds):
-    """Fork, measure, return the child's rows (through a pipe, as repr'd tuples)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        status = 0
-        try:
-            rows = _blocks(blocks, block_seconds)
-            os.write(write_end, repr(rows).encode())
-        except BaseException as err:  # report it in the parent, never run the parent's code
-            print(f"error in measuring process: {type(err).__name__}: {err}", file=sys.stderr)
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        text = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if status != 0 or not text:
-        raise SystemExit("error: a measuring process failed (see above)")
-    return ast.literal_eval(text)
-
-
 def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
     sys.path.insert(0, args.project_root)
@@ -81,7 +58,7 @@ def main(args):
     rows = []
     print(f"device {args.device}; per block: pure-Python loop (us), compiled add1 base variant (us per call), CPU")
     for process in range(args.processes):
-        got = _in_child(args.blocks, args.block_seconds)
+        got = forked.call(_blocks, args.blocks, args.block_seconds)
         print(f"process {process + 1:2d}: " + "  ".join(f"{p:5.2f} {c:7.2f} cpu{cpu}" for p, c, cpu in got), flush=True)
         rows += got
     python = [r[0] for r in rows]

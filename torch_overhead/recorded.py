@@ -23,6 +23,12 @@ from asv.results import Results
 HEADLINE = "runtime_overhead.RuntimeOverhead.time_add1"
 
 
+def variant_name(benchmark, params):
+    """One variant as asv spells it, ``name(False, True, ...)``: what ``asv run --bench``
+    matches and gate files list. A benchmark without parameters is its bare name."""
+    return f"{benchmark}({', '.join(map(str, params))})" if params else benchmark
+
+
 class RecordedResultsError(RuntimeError):
     pass
 

@@ -49,6 +49,16 @@ class CloneError(RuntimeError):
     """The config's PyTorch clone is missing, or lacks the build's commit."""
 
 
+def copy_project(source, path, benchmarks_from=None):
+    """A scratch asv project in ``path``: ``source``'s asv.conf.json and benchmarks (or those in
+    ``benchmarks_from``); its results, build index and html then land there, not in ``source``."""
+    os.makedirs(path, exist_ok=True)
+    shutil.copy(os.path.join(source, "asv.conf.json"), path)
+    shutil.copytree(benchmarks_from or os.path.join(source, "benchmarks"), os.path.join(path, "benchmarks"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return str(path)
+
+
 def _step(number, text):
     print(f"[{number}/5] {text}", flush=True)
 
