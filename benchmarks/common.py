@@ -69,7 +69,10 @@ def cuda_only(variants):
     return skip_for_params(list(variants))
 
 
-VARIANTS = list(itertools.product([False, True], repeat=4))
+# The seed's variants, as asv parameters: every benchmark over them uses these two.
+SEED_PARAMS = ([False, True], [False, True], [False, True], [False, True])
+SEED_PARAM_NAMES = ["requires_grad", "inference_mode", "backward", "dynamic"]
+VARIANTS = list(itertools.product(*SEED_PARAMS))
 
 
 def synchronized_clock():
@@ -148,19 +151,10 @@ def graphs_compiled():
     return torch._dynamo.utils.counters["stats"]["unique_graphs"]
 
 
-class _Add1Variants:
-    """``add1`` over the seed's variants at one layer of the stack; subclasses say how to build it.
+class _Sampling:
+    """How every per-call timing of the suite is sampled, so that the layers, the floor and
+    the headline stay comparable. The leading underscore keeps asv from collecting it."""
 
-    Everything the seed's contract fixes lives here once: the parameters and their skips,
-    compile-once-then-warm-up (``_prepare_once``), the untimed fresh forward graph before
-    each timed backward (``_prepare``), the timed call (``_work``), and the two clocks:
-    ``time_add1`` is host time (no synchronize, as the seed), ``time_add1_synchronized``
-    (CUDA only) waits for the device around each call. The leading underscore keeps asv
-    from collecting this base class itself.
-    """
-
-    params = ([False, True], [False, True], [False, True], [False, True])
-    param_names = ["requires_grad", "inference_mode", "backward", "dynamic"]
     # Each sample is the mean of `number` calls, each timed on its own with setup()
     # re-run before it (asv_runner 0.3); `repeat` samples per process, `rounds`
     # processes per variant. On the H200 machine the whole CPU runs up to 2x slower for
@@ -171,6 +165,21 @@ class _Add1Variants:
     repeat = (10, 20, 10.0)
     rounds = 2
     warmup_time = 0.2
+
+
+class _Add1Variants(_Sampling):
+    """``add1`` over the seed's variants at one layer of the stack; subclasses say how to build it.
+
+    Everything the seed's contract fixes lives here once: the parameters and their skips,
+    compile-once-then-warm-up (``_prepare_once``), the untimed fresh forward graph before
+    each timed backward (``_prepare``), the timed call (``_work``), and the two clocks:
+    ``time_add1`` is host time (no synchronize, as the seed), ``time_add1_synchronized``
+    (CUDA only) waits for the device around each call. The leading underscore keeps asv
+    from collecting this base class itself.
+    """
+
+    params = SEED_PARAMS
+    param_names = SEED_PARAM_NAMES
     timeout = 300  # a cold Inductor compile on a 2-core CPU takes about 20 s
 
     def build(self, dynamic):

@@ -16,7 +16,7 @@ import time
 import torch
 from torch._inductor.utils import clear_inductor_caches, fresh_cache
 
-from .common import device, skip_invalid_variant, work
+from .common import SEED_PARAM_NAMES, SEED_PARAMS, device, skip_invalid_variant, work
 from .runtime_overhead import add1
 
 
@@ -33,8 +33,8 @@ def _first_call_seconds(requires_grad, inference_mode, backward, dynamic):
 
 
 class CompileTime:
-    params = ([False, True], [False, True], [False, True], [False, True])
-    param_names = ["requires_grad", "inference_mode", "backward", "dynamic"]
+    params = SEED_PARAMS
+    param_names = SEED_PARAM_NAMES
     version = "compile-time-1"
     unit = "seconds"
     timeout = 900

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import VARIANTS, skip_invalid_variant, work
+from .common import SEED_PARAM_NAMES, SEED_PARAMS, VARIANTS, skip_invalid_variant, work
 
 # Per variant, BLOCKS blocks of CALLS counted calls; the figure is the smallest block mean
 # per call, as the seed takes the minimum of its 5 iterations: an occasional slow path
@@ -205,8 +205,8 @@ def count_under_callgrind(calls=CALLS):
 class InstructionCount:
     """Instructions per call of the headline (Inductor) ``add1``, per seed variant."""
 
-    params = ([False, True], [False, True], [False, True], [False, True])
-    param_names = ["requires_grad", "inference_mode", "backward", "dynamic"]
+    params = SEED_PARAMS
+    param_names = SEED_PARAM_NAMES
     version = "instruction-count-1"
     timeout = 1800
 
