@@ -201,15 +201,22 @@ class _Add1Variants(_Sampling):
         torch._dynamo.config.error_on_recompile = True
         return fn, a
 
-    def setup(self, requires_grad, inference_mode, backward, dynamic):
+    def _first_setup(self, requires_grad, inference_mode, backward, dynamic):
+        """Skip checks and compile: once per process."""
         skip_invalid_variant(requires_grad, inference_mode, backward)
         reason = self.unsupported(device(), requires_grad, inference_mode, backward, dynamic)
         if reason:
             raise NotImplementedError(reason)
-        self.add1, self.a = compile_once(
-            (type(self).__name__, requires_grad, inference_mode, backward, dynamic),
-            lambda: self._prepare_once(requires_grad, inference_mode, backward, dynamic),
-        )
+        return self._prepare_once(requires_grad, inference_mode, backward, dynamic)
+
+    def setup(self, requires_grad, inference_mode, backward, dynamic):
+        # asv_runner re-runs setup before every timed call, and what setup runs evicts what the
+        # timed call would find in the CPU's caches. So after the first call setup only fetches
+        # the compiled function (and builds the backward's fresh forward graph): with the skip
+        # checks and device query on every call too, asv read 7-11% above a batched Timer on
+        # the H200 against 1-4% with the fetch alone (same process, interleaved samples).
+        variant = (requires_grad, inference_mode, backward, dynamic)
+        self.add1, self.a = compile_once((type(self).__name__,) + variant, lambda: self._first_setup(*variant))
         # The seed's _prepare(): a fresh forward graph for the timed backward.
         self.loss = self.add1(self.a).sum() if backward else None
 

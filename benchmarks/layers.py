@@ -17,7 +17,7 @@ from .runtime_overhead import add1
 class Eager(_Add1Variants):
     """``a + 1`` with no compile: the work every compiled layer wraps."""
 
-    version = "layers-eager-1"
+    version = "layers-eager-2"
     rounds = 1
 
     def build(self, dynamic):
@@ -32,7 +32,7 @@ class Eager(_Add1Variants):
 class DynamoEager(_Add1Variants):
     """Dynamo alone: guards and frame evaluation around the eager graph (backend "eager")."""
 
-    version = "layers-dynamo-eager-1"
+    version = "layers-dynamo-eager-2"
     rounds = 1
 
     def build(self, dynamic):
@@ -42,7 +42,7 @@ class DynamoEager(_Add1Variants):
 class AotAutograd(_Add1Variants):
     """Dynamo + AOTAutograd, no Inductor (backend "aot_eager")."""
 
-    version = "layers-aot-eager-1"
+    version = "layers-aot-eager-2"
     rounds = 1
 
     def build(self, dynamic):
@@ -52,7 +52,7 @@ class AotAutograd(_Add1Variants):
 class InductorCudaGraphs(_Add1Variants):
     """Inductor with CUDA graphs (mode "reduce-overhead"): kernel launches replayed as a graph."""
 
-    version = "layers-inductor-cudagraphs-1"
+    version = "layers-inductor-cudagraphs-2"
     rounds = 1
 
     def build(self, dynamic):
@@ -67,7 +67,7 @@ class InductorCudaGraphs(_Add1Variants):
 class InductorCppWrapper(_Add1Variants):
     """Inductor with its C++ wrapper (``cpp_wrapper``): the Python wrapper code compiled away."""
 
-    version = "layers-inductor-cpp-wrapper-1"
+    version = "layers-inductor-cpp-wrapper-2"
     rounds = 1
     timeout = 600  # a cold C++ wrapper build is a full C++ compile
 
