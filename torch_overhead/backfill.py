@@ -23,6 +23,7 @@ import tempfile
 import time
 import venv
 
+from . import run
 from .probe import ProbeError, probe
 
 
@@ -81,10 +82,7 @@ def main(args):
             print(f"    installing {' '.join(pip_args)} into a fresh environment", flush=True)
             python = install(pip_args, workdir)
             check_identity(probe(python), version, commit)
-            cmd = [sys.executable, "-m", "torch_overhead", "run", "--python", python,
-                   "--device", args.device, "--project-root", args.project_root]
-            if args.machine:
-                cmd += ["--machine", args.machine]
+            cmd = run.command(args.project_root, args.device, python=python, machine=args.machine)
             status = subprocess.run(cmd).returncode
             if status != 0:
                 raise BuildSpecError(f"the run exited {status} (see above)")

@@ -42,7 +42,7 @@ import sys
 from asv.config import Config
 from asv.util import UserError
 
-from . import builds, gate, recorded
+from . import builds, gate, recorded, run
 from .probe import ProbeError, probe
 
 DEFAULT_BUILD = "git submodule update --init --recursive && {python} -m pip install --no-build-isolation -v -e ."
@@ -193,11 +193,9 @@ class Bisect:
             raise Skip(f"built, but {err}")
         if installed != commit:
             raise Skip(f"built, but the torch in {self.args.python} is {installed[:12]}, not this commit")
-        cmd = [sys.executable, "-m", "torch_overhead", "run", "--python", self.args.python,
-               "--device", self.args.device, "--machine", self.machine, "--config", self.args.config,
-               "--cpu-affinity", self.args.cpu_affinity,
-               "--project-root", self.args.project_root, "--bench", "^" + re.escape(self.args.benchmark) + "$"]
-        cmd += ["--quick"] if self.args.quick else []
+        cmd = run.command(self.args.project_root, self.args.device, python=self.args.python, machine=self.machine,
+                          config=self.args.config, cpu_affinity=self.args.cpu_affinity,
+                          bench="^" + re.escape(self.args.benchmark) + "$", quick=self.args.quick)
         for attribute in self.args.attribute or []:
             cmd += ["--attribute", attribute]
         status = subprocess.run(cmd).returncode

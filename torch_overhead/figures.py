@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from . import forked
+from . import forked, run
 from .recorded import HEADLINE, latest_medians
 
 SEED_SUITE = r"^runtime_overhead\.RuntimeOverhead\.time_add1\("  # the seed's timings, host clock
@@ -32,8 +32,7 @@ SEED_SUITE = r"^runtime_overhead\.RuntimeOverhead\.time_add1\("  # the seed's ti
 def run_suite(python, device, machine, cpu, project_root, log_path):
     """One whole main-command run; returns (wall seconds, {variant: median seconds})."""
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "torch_overhead", "run", "--python", python, "--device", device,
-           "--machine", machine, "--project-root", project_root, "--cpu-affinity", cpu, "--bench", SEED_SUITE]
+    cmd = run.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu, bench=SEED_SUITE)
     with open(log_path, "w") as log:
         status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - start

@@ -22,11 +22,11 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 
 from . import gate
 from .recorded import HEADLINE, latest_results, variant_name
+from . import run
 from .run import copy_project
 
 BASE = variant_name(HEADLINE, (False, False, False, False))
@@ -39,8 +39,7 @@ def _record(project, device, inject_us, attributes):
     env = dict(os.environ, HOME=project, TORCH_OVERHEAD_INJECT_US=str(inject_us))
     if inject_us:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
-    cmd = [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", MACHINE,
-           "--device", device, "--bench", "^" + re.escape(BASE) + "$"] + [f"--attribute={a}" for a in attributes]
+    cmd = run.command(project, device, machine=MACHINE, bench="^" + re.escape(BASE) + "$", attribute=list(attributes))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")

@@ -59,6 +59,19 @@ def copy_project(source, path, benchmarks_from=None):
     return str(path)
 
 
+def command(project_root, device, **options):
+    """The main command as a subprocess argv, for the tools that drive it (figures, backfill,
+    bisect, gate-sensitivity): ``options`` are its flags by name (``cpu_affinity=`` for
+    ``--cpu-affinity``); a flag left None or False is left out, True is given bare, and a
+    list is given once per item."""
+    argv = [sys.executable, "-m", "torch_overhead", "run", "--project-root", str(project_root), "--device", device]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        argv += [flag] if value is True else [f"{flag}={v}" for v in values if v not in (None, False)]
+    return argv
+
+
 def _step(number, text):
     print(f"[{number}/5] {text}", flush=True)
 
