@@ -17,7 +17,7 @@ How, and why this way:
   client requests for that (``CALLGRIND_START_INSTRUMENTATION`` and friends) are C
   macros that PyTorch does not expose, so a five-line shim is compiled with the
   machine's C compiler against valgrind's own ``callgrind.h``. ``PYTHONHASHSEED=0``
-  makes the counts repeatable between processes.
+  and a seeded SymPy (``_seed_sympy``) make the counts repeatable between processes.
 * neither: the benchmark is skipped with the reason.
 
 asv runs the counting once per suite run (``setup_cache``) and each variant's
@@ -74,6 +74,17 @@ def _hardware_counter_works():
     return start >= 0 and 0 < count < 2**40  # -1 or a wrapped value where no PMU is exposed
 
 
+def _seed_sympy():
+    """SymPy shuffles the order in which it deduces assumptions with a generator of its own,
+    seeded from the OS at import; dynamic-shape compiles run through it, so without a fixed
+    seed each process compiles along a different path."""
+    try:
+        import sympy.core.random
+    except ImportError:
+        return
+    sympy.core.random.seed(0)
+
+
 def count_variants(variants, shim=None, calls=CALLS):
     """``{variant: instructions per call}`` in this process, by the hardware counter; or,
     given the path of the callgrind shim (when running under callgrind), one callgrind
@@ -90,6 +101,7 @@ def count_variants(variants, shim=None, calls=CALLS):
     counts = {}
     for variant in variants:
         requires_grad, inference_mode, backward, dynamic = variant
+        _seed_sympy()
         add1, a = RuntimeOverhead()._prepare_once(*variant)  # uninstrumented under callgrind
         gc.collect()
         gc.disable()  # no collection may land inside a counted call
@@ -145,16 +157,17 @@ def warm_inductor_cache(variants):
     """Compile every variant once, natively, into the counting cache. A count taken in a
     process whose compile missed the cache read 0.3% off one whose compile hit it (base
     variant, seen in CI): with the cache warm, every counting process takes the same path."""
-    code = ("from benchmarks.runtime_overhead import RuntimeOverhead\n"
-            f"for v in {[tuple(v) for v in variants]}: RuntimeOverhead()._prepare_once(*v)")
+    code = ("from benchmarks.instruction_count import _seed_sympy\n"
+            "from benchmarks.runtime_overhead import RuntimeOverhead\n"
+            f"for v in {[tuple(v) for v in variants]}: _seed_sympy(); RuntimeOverhead()._prepare_once(*v)")
     subprocess.run([sys.executable, "-c", code], env=_counting_env(), check=True, capture_output=True)
 
 
 def _callgrind_one(variant, shim, calls, workdir):
     """One variant in its own interpreter under callgrind, the Inductor cache warm.
     Counted after other variants in one process, a variant read up to 0.6% differently
-    from run to run; counted first in its own, with the cache warm, the static-shape
-    variants repeat exactly (the dynamic-shape ones still move by up to 0.3%)."""
+    from run to run; counted first in its own, with the cache warm and SymPy's generator
+    seeded, every variant repeats exactly."""
     out = os.path.join(workdir, "callgrind.out." + "".join("1" if v else "0" for v in variant))
     env = _counting_env()
     code = f"from benchmarks.instruction_count import count_variants; count_variants([{tuple(variant)}], {shim!r}, {calls})"
@@ -189,9 +202,9 @@ def build_shim(workdir):
 
 def count_under_callgrind(calls=CALLS):
     """Every valid variant under callgrind, one process each, one at a time. Two at once
-    moved counts between runs by up to 1.35%; one at a time, every static-shape variant
-    repeated to the instruction (docs/measurements/cpu-2core-instruction-counts.txt). Why
-    is not pinned down; the processes share the Inductor cache."""
+    moved counts between runs by up to 1.35% (measured before SymPy's generator was seeded,
+    not since); one at a time every variant repeats to the instruction
+    (docs/measurements/cpu-2core-instruction-counts.txt)."""
     workdir = tempfile.mkdtemp(prefix="callgrind-add1-")
     try:
         shim = build_shim(workdir)
