@@ -6,9 +6,11 @@ import sys
 
 import pytest
 
+from torch_overhead import builds
 from torch_overhead.run import copy_project
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NEWER_BUILD = "f" * 40  # a build in the index that no test installs
 
 
 def make_project(path, benchmarks_from=None):
@@ -43,8 +45,10 @@ def snapshot(project):
 
 @pytest.fixture(scope="session")
 def recorded_project(tmp_path_factory):
-    """One real quick run of the whole suite on the CPU, shared by the tests that read its output."""
+    """One real quick run of the whole suite on the CPU, shared by the tests that read its output.
+    The build index already holds a newer build (NEWER_BUILD), as a project with history does."""
     project = make_project(tmp_path_factory.mktemp("suite"))
+    builds.register(os.path.join(project, "builds.json"), NEWER_BUILD, "2.99.0", date="2099-01-01T00:00:00+00:00")
     result = run_main(project, "--device", "cpu", "--quick")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return project, result

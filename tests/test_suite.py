@@ -11,7 +11,7 @@ import sys
 import torch
 from asv.results import Results
 
-from conftest import ROOT
+from conftest import NEWER_BUILD, ROOT
 
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 INVALID = {  # (requires_grad, inference_mode, backward): why the seed never builds it
@@ -63,9 +63,17 @@ def test_recorded_commit_is_the_installed_torch_build(recorded_project):
     results = Results.load(results_file(project))
     assert results.commit_hash == torch.version.git_version
     with open(os.path.join(project, "builds.json")) as f:
-        (build,) = json.load(f)["builds"]
+        (build,) = [b for b in json.load(f)["builds"] if b["commit"] != NEWER_BUILD]
     assert build["commit"] == torch.version.git_version
     assert build["version"] == torch.__version__
+
+
+def test_progress_names_the_build_being_measured(recorded_project):
+    """asv names a branch tip in its progress line; the index's newest build is not the one
+    installed here, and the line must still name the installed one."""
+    _, result = recorded_project
+    assert f"For torch commit {torch.version.git_version[:8]} <torch-{torch.__version__}>" in result.stdout
+    assert f"For torch commit {NEWER_BUILD[:8]}" not in result.stdout
 
 
 def test_results_name_their_device(recorded_project):

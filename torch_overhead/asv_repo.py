@@ -19,6 +19,12 @@ from asv.repo import NoSuchNameError, Repo
 from . import builds as build_index
 
 CHANNELS = ("main", "nightly", "release")
+# Set by the main command for its `asv run` only: the build it benchmarks. asv, given an
+# installed environment and --set-commit-hash, still walks the branch tips and names the
+# newest build in its progress line ("For torch commit ..."), whatever build it measures
+# (results are filed under the set hash). With this set, every channel's tip is that
+# build, so the line names the build being measured.
+RUN_COMMIT_ENV_VAR = "TORCH_OVERHEAD_RUN_COMMIT"
 
 
 class TorchBuildIndex(Repo):
@@ -60,6 +66,8 @@ class TorchBuildIndex(Repo):
         if name is None:
             name = self.get_branch_name()
         if name in CHANNELS:
+            if os.environ.get(RUN_COMMIT_ENV_VAR):
+                return self._find(os.environ[RUN_COMMIT_ENV_VAR])["commit"]
             commits = self.get_branch_commits(name) or self._newest_first(builds)
             if not commits:
                 raise NoSuchNameError(f"{name}: no build recorded yet in {self._path}")

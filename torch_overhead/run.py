@@ -31,7 +31,7 @@ from asv.util import UserError
 
 from . import builds, recorded
 from .asv_environment import DEVICE_ENV_VAR, InstalledTorch
-from .asv_repo import TorchBuildIndex
+from .asv_repo import RUN_COMMIT_ENV_VAR, TorchBuildIndex
 from .probe import ProbeError, probe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -185,7 +185,7 @@ def main(args):
         run_args.append("--quick")
     for attribute in args.attribute or []:
         run_args += ["--attribute", attribute]
-    run_status = asv(run_args, env, project_root, args.config)
+    run_status = asv(run_args, {**env, RUN_COMMIT_ENV_VAR: build.git_version}, project_root, args.config)
     if run_status == 1:
         print("error: asv recorded nothing (no benchmark matched --bench, or the suite did not import); "
               "see asv's message above; benchmark names look like runtime_overhead.RuntimeOverhead.time_add1",
