@@ -48,7 +48,7 @@ def recorded_project(tmp_path_factory):
     """One real quick run of the whole suite on the CPU, shared by the tests that read its output.
     The build index already holds a newer build (NEWER_BUILD), as a project with history does."""
     project = make_project(tmp_path_factory.mktemp("suite"))
-    builds.register(os.path.join(project, "builds.json"), NEWER_BUILD, "2.99.0", date="2099-01-01T00:00:00+00:00")
+    builds.register(os.path.join(project, "builds.json"), NEWER_BUILD, "2.98.0+newer", date="2099-01-01T00:00:00+00:00")
     result = run_main(project, "--device", "cpu", "--quick")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return project, result

@@ -5,6 +5,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -97,6 +99,19 @@ def test_corrupt_build_index(project):
     result = run_main(project, "--device", "cpu", "--quick")
     assert result.returncode == 2
     assert "build index" in one_error_line(result)
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("benchmark", ["floor.TritonLaunch.time_launch", "layers.Eagr.time_add1"])
+def test_figures_of_a_benchmark_without_the_seed_variants(project, benchmark):
+    before = snapshot(project)
+    result = subprocess.run(
+        [sys.executable, "-m", "torch_overhead", "figures", "--device", "cpu", "--machine", "ci-cpu",
+         "--benchmark", benchmark, "--project-root", project],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert f"--benchmark {benchmark}: name a host-clock add1 benchmark" in one_error_line(result)
     assert snapshot(project) == before
 
 

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import backfill, bisect, breakdown, counts, figures, gate, gate_sensitivity, noise, run, table
+from . import backfill, bisect, breakdown, counts, figures, gate, gate_sensitivity, noise, recorded, run, table
 
 
 def parse(argv):
@@ -92,6 +92,8 @@ def parse(argv):
     p.add_argument("--device", choices=["cuda", "cpu"], required=True)
     p.add_argument("--machine", required=True, help="asv machine name the runs are recorded under")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--benchmark", default=recorded.HEADLINE,
+                   help="the host-clock add1 benchmark to check (default: the headline; e.g. layers.Eager.time_add1)")
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="one CPU, or 'none'")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=figures.main)

@@ -1,7 +1,8 @@
 """Check the suite's figures: fidelity, cost and stability, printed as one table.
 
 ``python -m torch_overhead figures [--device cuda|cpu] [--runs 3]`` runs the seed suite
-(every variant of the headline's ``time_add1``) ``--runs`` times back to back through the
+(every variant of the headline's ``time_add1``; ``--benchmark layers.Eager.time_add1`` or
+another layer's instead) ``--runs`` times back to back through the
 main command (default settings, not ``--quick``), timing each, then times every variant again with a reference
 loop, and prints per variant:
 
@@ -18,40 +19,48 @@ backward needs outside the timed region. The last run's results stay recorded.
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 
-from . import forked, run
+from . import forked, recorded, run
 from .recorded import HEADLINE, latest_medians
 
-SEED_SUITE = r"^runtime_overhead\.RuntimeOverhead\.time_add1\("  # the seed's timings, host clock
+
+def _class_path(benchmark):
+    """``module.Class`` of a ``module.Class.time_add1`` benchmark name."""
+    return benchmark.rsplit(".", 1)[0]
 
 
-def run_suite(python, device, machine, cpu, project_root, log_path):
-    """One whole main-command run; returns (wall seconds, {variant: median seconds})."""
+def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HEADLINE):
+    """One whole main-command run of ``benchmark``'s variants (host clock); returns
+    (wall seconds, {variant: median seconds})."""
     start = time.perf_counter()
-    cmd = run.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu, bench=SEED_SUITE)
+    cmd = run.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu,
+                      bench="^" + re.escape(benchmark) + r"\(")
     with open(log_path, "w") as log:
         status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {status}; its output is in {log_path}")
-    _, medians = latest_medians(os.path.join(project_root, "results"), machine, HEADLINE)
+    _, medians = latest_medians(os.path.join(project_root, "results"), machine, benchmark)
     return wall, medians
 
 
-def _reference_times(variant):
-    """Per-call seconds of one variant, in this process: a list of block means (Timer) or of
-    single backward calls (plain loop)."""
+def _reference_times(variant, class_path):
+    """Per-call seconds of one variant of the ``benchmarks.<class_path>`` layer, in this
+    process: a list of block means (Timer) or of single backward calls (plain loop)."""
+    import importlib
+
     import torch
     import torch.utils.benchmark as tbench
 
-    from benchmarks.runtime_overhead import RuntimeOverhead
-
+    module, name = class_path.split(".")
+    layer = getattr(importlib.import_module(f"benchmarks.{module}"), name)
     requires_grad, inference_mode, backward, dynamic = variant
-    add1, a = RuntimeOverhead()._prepare_once(*variant)
+    add1, a = layer()._prepare_once(*variant)
     if backward:
         times = []
         for _ in range(1000):
@@ -66,7 +75,7 @@ def _reference_times(variant):
     return list(timer.blocked_autorange(min_run_time=0.5).times)
 
 
-def reference_medians(variants, cpu, processes):
+def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)):
     """Reference median per variant, pooled over ``processes`` forked processes per variant,
     as asv pools its ``rounds``: on the H200 a process's per-call time is often 1.5-2x
     another's, so a single-process reference would be a draw, not a reference. Pinned to
@@ -80,29 +89,35 @@ def reference_medians(variants, cpu, processes):
     for variant in variants:
         pooled = []
         for _ in range(processes):
-            pooled += forked.call(_reference_times, variant)
+            pooled += forked.call(_reference_times, variant, class_path)
         medians[variant] = statistics.median(pooled)
     return medians
 
 
 def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
+    pinned = recorded.pinned_versions(os.path.join(args.project_root, "benchmarks"))
+    if not args.benchmark.endswith(".time_add1") or _class_path(args.benchmark) not in pinned:
+        print(f"error: --benchmark {args.benchmark}: name a host-clock add1 benchmark over the seed's variants, "
+              "e.g. runtime_overhead.RuntimeOverhead.time_add1 or layers.Eager.time_add1", file=sys.stderr)
+        return 2
     walls, runs = [], []
     log_dir = os.path.join(args.project_root, ".asv")
     os.makedirs(log_dir, exist_ok=True)
     for i in range(args.runs):
         log_path = os.path.join(log_dir, f"figures-run-{i + 1}.log")
-        wall, medians = run_suite(args.python, args.device, args.machine, args.cpu_affinity, args.project_root, log_path)
+        wall, medians = run_suite(args.python, args.device, args.machine, args.cpu_affinity, args.project_root,
+                                  log_path, args.benchmark)
         print(f"run {i + 1}/{args.runs}: {wall:.1f} s wall, {len(medians)} variants", flush=True)
         walls.append(wall)
         runs.append(medians)
     variants = sorted(runs[0])
-    reference = reference_medians(variants, args.cpu_affinity, processes=2)
+    reference = reference_medians(variants, args.cpu_affinity, processes=2, class_path=_class_path(args.benchmark))
 
     us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
     head = ["requires_grad", "inference_mode", "backward", "dynamic"]
     print()
-    print(f"device {args.device}, machine {args.machine}; medians in microseconds per call")
+    print(f"{args.benchmark}, device {args.device}, machine {args.machine}; medians in microseconds per call")
     print(" | ".join(head + [f"asv run {i + 1}" for i in range(len(runs))] + ["spread %", "reference", "asv/ref"]))
     worst_spread, worst_fidelity = 0.0, 0.0
     for variant in variants:
