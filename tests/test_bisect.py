@@ -17,6 +17,10 @@ from torch_standin import build_command, builds_log, git, make_standin
 # 5 samples of 50 calls in one process; pinned to CPU 0, away from the default (last) CPU
 # that any other run of the suite on the machine uses.
 FAST = ["--attribute", "repeat=5", "--attribute", "rounds=1", "--cpu-affinity", "0"]
+# The stand-in's nan_asserts commit made the base variant 1.48-2.31x slower in these runs,
+# and this machine's runs move by up to about 8-15% between processes: a bad commit is
+# one 1.3x slower than good.
+THRESHOLD = "1.3"
 
 
 class StandIn:
@@ -37,7 +41,7 @@ class StandIn:
 
     def command(self, good, bad, *args, build=None):
         return [sys.executable, "-m", "torch_overhead", "bisect", good, bad, "--project-root", self.project,
-                "--machine", "ci-cpu", "--device", "cpu", "--threshold", "1.5",
+                "--machine", "ci-cpu", "--device", "cpu", "--threshold", THRESHOLD,
                 "--build-command", build or build_command(self.overlay), *FAST, *args]
 
     def bisect(self, *args, good=None, bad=None, build=None):
@@ -88,8 +92,8 @@ def test_bisect_names_the_overhead_commit_skips_a_broken_build_and_resumes(stand
         assert standin.recorded()[commit] == recorded_before[commit]
         assert re.search(rf"{commit[:12]} .*\(from the state file\)", second.stdout)
     assert f"first bad commit: {c['overhead']}" in second.stdout
-    ratio = float(re.search(r"Check outputs for NaN: .* ratio ([0-9.]+) \(threshold 1.5\)", second.stdout).group(1))
-    assert ratio >= 1.5
+    ratio = float(re.search(rf"Check outputs for NaN: .* ratio ([0-9.]+) \(threshold {THRESHOLD}\)", second.stdout).group(1))
+    assert ratio >= float(THRESHOLD)
     assert (f"4 builds between the endpoints for 8 commits in good..bad (ceil(log2(8)) = 3; "
             f"1 skipped: {c['broken'][:12]})") in second.stdout
     assert set(standin.recorded()) == {c["good"], c["bad"], main[2], main[4], c["overhead"]}
