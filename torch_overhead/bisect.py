@@ -195,9 +195,8 @@ class Bisect:
             raise Skip(f"built, but the torch in {self.args.python} is {installed[:12]}, not this commit")
         cmd = run.command(self.args.project_root, self.args.device, python=self.args.python, machine=self.machine,
                           config=self.args.config, cpu_affinity=self.args.cpu_affinity,
-                          bench="^" + re.escape(self.args.benchmark) + "$", quick=self.args.quick)
-        for attribute in self.args.attribute or []:
-            cmd += ["--attribute", attribute]
+                          bench="^" + re.escape(self.args.benchmark) + "$", quick=self.args.quick,
+                          attribute=self.args.attribute)
         status = subprocess.run(cmd).returncode
         interrupted(status)
         if status != 0:

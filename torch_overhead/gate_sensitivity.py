@@ -24,10 +24,8 @@ import statistics
 import subprocess
 import tempfile
 
-from . import gate
+from . import gate, run
 from .recorded import HEADLINE, latest_results, variant_name
-from . import run
-from .run import copy_project
 
 BASE = variant_name(HEADLINE, (False, False, False, False))
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
@@ -39,7 +37,7 @@ def _record(project, device, inject_us, attributes):
     env = dict(os.environ, HOME=project, TORCH_OVERHEAD_INJECT_US=str(inject_us))
     if inject_us:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
-    cmd = run.command(project, device, machine=MACHINE, bench="^" + re.escape(BASE) + "$", attribute=list(attributes))
+    cmd = run.command(project, device, machine=MACHINE, bench="^" + re.escape(BASE) + "$", attribute=attributes)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -55,7 +53,7 @@ def _verdict(measured_us, expected_us, margin):
 def main(args):
     levels = [float(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="gate-sensitivity-") as project:
-        copy_project(args.project_root, project)
+        run.copy_project(args.project_root, project)
         baselines = []
         for i in range(args.baselines):
             baselines.append(_record(project, args.device, 0, args.attribute or []))

@@ -110,8 +110,8 @@ def benchmark_env(device, commit, project_root):
 
 def asv(args, env, project_root, config):
     """Run an asv command with ``config`` in the project root (where the configs and the plugins are)."""
-    command, *rest = args
-    return subprocess.run([sys.executable, "-m", "asv", command, "--config", config, *rest],
+    subcommand, *rest = args
+    return subprocess.run([sys.executable, "-m", "asv", subcommand, "--config", config, *rest],
                           cwd=project_root, env=env).returncode
 
 
