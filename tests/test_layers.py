@@ -1,5 +1,6 @@
 """Layer baselines, the floor, and recompile accounting, on the CPU."""
 
+import glob
 import math
 import os
 import shutil
@@ -101,13 +102,17 @@ def test_cpp_wrapper_that_cannot_compile_is_a_skip(monkeypatch, tmp_path):
             layers.InductorCppWrapper().setup(False, False, False, False)
 
 
+def breakdown(project_root, machine, *options):
+    return subprocess.run([sys.executable, "-m", "torch_overhead", "breakdown", "--machine", machine,
+                           "--project-root", str(project_root), *options],
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_breakdown_table_and_picture_come_from_the_results(recorded_project, tmp_path):
     project, _ = recorded_project
     shutil.copytree(os.path.join(project, "results"), tmp_path / "results")
     png = tmp_path / "breakdown.png"
-    out = subprocess.run([sys.executable, "-m", "torch_overhead", "breakdown", "--machine", "ci-cpu",
-                          "--output", str(png), "--project-root", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    out = breakdown(tmp_path, "ci-cpu", "--output", str(png))
     assert out.returncode == 0, out.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = [line for line in out.stdout.splitlines()
@@ -117,6 +122,31 @@ def test_breakdown_table_and_picture_come_from_the_results(recorded_project, tmp
     name = "runtime_overhead.RuntimeOverhead.time_add1"
     base = results.get_result_value(name, results.get_result_params(name))[0]
     assert rows[0].startswith("| base |") and f"{base * 1e6:.1f}" in rows[0]
+
+
+
+def test_synchronized_breakdown_reads_the_synchronized_twins(tmp_path):
+    """On the committed H200 results (real CUDA figures) the synchronized table's base row
+    carries the headline's synchronized median, not its host one."""
+    shutil.copytree(os.path.join(ROOT, "results"), tmp_path / "results")
+    out = breakdown(tmp_path, "nvidia-h200", "--clock", "synchronized", "--output", str(tmp_path / "s.png"))
+    assert out.returncode == 0, out.stderr
+    base = next(line for line in out.stdout.splitlines() if line.startswith("| base |"))
+    (path,) = [p for p in glob.glob(str(tmp_path / "results" / "nvidia-h200" / "*.json"))
+               if not p.endswith("machine.json")]
+    results = Results.load(path)
+    name = "runtime_overhead.RuntimeOverhead.time_add1"
+    host = results.get_result_value(name, results.get_result_params(name))[0]
+    synced = results.get_result_value(name + "_synchronized", results.get_result_params(name))[0]
+    assert f"{synced * 1e6:.1f}" in base.split("|")[7] and f"{host * 1e6:.1f}" not in base.split("|")[7]
+
+
+def test_synchronized_breakdown_of_cpu_results_is_one_clear_error(recorded_project, tmp_path):
+    project, _ = recorded_project
+    out = breakdown(project, "ci-cpu", "--clock", "synchronized", "--output", str(tmp_path / "s.png"))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "CUDA only" in out.stderr and "--clock host" in out.stderr
+    assert not (tmp_path / "s.png").exists()
 
 
 def test_compile_time_cold_is_slower_than_warm():

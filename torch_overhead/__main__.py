@@ -114,7 +114,9 @@ def parse(argv):
 
     p = sub.add_parser("breakdown", help="every layer's median per seed variant: table and PNG")
     p.add_argument("--machine", required=True)
-    p.add_argument("--output", help="PNG path (default: docs/breakdown-MACHINE.png)")
+    p.add_argument("--clock", choices=breakdown.CLOCKS, default="host",
+                   help="host: no synchronize, as the seed (default); synchronized: CUDA only")
+    p.add_argument("--output", help="PNG path (default: docs/breakdown-MACHINE[-synchronized].png)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=breakdown.main)
     return parser.parse_args(argv)

@@ -6,6 +6,10 @@ beneath it: the floor (CUDA graph replay, raw Triton launch), eager PyTorch, Dyn
 alone, Dynamo + AOTAutograd, and the Inductor variants (CUDA graphs, C++ wrapper). It
 prints each median, its ratio to the CUDA-graph floor and the Inductor/eager ratio, and
 draws the same as grouped bars (``docs/breakdown-MACHINE.png`` by default).
+
+``--clock synchronized`` does the same for the CUDA-only clock that waits for the device
+around each call (every benchmark's ``..._synchronized`` twin): host time says what the
+CPU spends per call, synchronized time what a caller waiting for the result sees.
 """
 
 import os
@@ -13,7 +17,8 @@ import sys
 
 from .recorded import HEADLINE, RecordedResultsError, latest_results, result_by_variant
 
-# (label, benchmark) from the bottom of the stack up; host clock throughout.
+# (label, benchmark) from the bottom of the stack up, host clock; each benchmark's
+# synchronized twin is the same name + SYNCHRONIZED.
 LAYERS = [
     ("CUDA graph replay", "floor.CudaGraphReplay.time_launch"),
     ("Triton launch", "floor.TritonLaunch.time_launch"),
@@ -24,14 +29,18 @@ LAYERS = [
     ("Inductor+CUDA graphs", "layers.InductorCudaGraphs.time_add1"),
     ("Inductor+C++ wrapper", "layers.InductorCppWrapper.time_add1"),
 ]
+SYNCHRONIZED = "_synchronized"
+CLOCKS = {"host": "host time", "synchronized": "synchronized: device waited for around each call"}
 
 
-def collect(results):
+def collect(results, clock="host"):
     """``{variant: {label: seconds}}`` for the headline's valid variants; a layer without
     a figure for a variant (skipped, failed, not run) is left out of that variant."""
-    headline = result_by_variant(results, HEADLINE)
+    suffix = SYNCHRONIZED if clock == "synchronized" else ""
+    headline = result_by_variant(results, HEADLINE + suffix)
     table = {v: {} for v in headline}
     for label, name in LAYERS:
+        name += suffix
         if name not in results.get_all_result_keys():
             continue
         per_variant = result_by_variant(results, name)
@@ -50,9 +59,9 @@ def variant_name(variant):
     return "+".join(n for n, on in zip(names, variant) if on) or "base"
 
 
-def text(table):
+def text(table, clock="host"):
     labels = [label for label, _ in LAYERS if any(label in row for row in table.values())]
-    lines = ["us per call (host time); (xN) = ratio to the CUDA graph replay floor", "",
+    lines = [f"us per call ({CLOCKS[clock]}); (xN) = ratio to the CUDA graph replay floor", "",
              "| variant | " + " | ".join(labels) + " | inductor/eager |",
              "|" + " --- |" * (len(labels) + 2)]
     for variant, row in table.items():
@@ -69,7 +78,7 @@ def text(table):
     return "\n".join(lines) + "\n"
 
 
-def draw(table, title, path):
+def draw(table, title, path, clock="host"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,7 +94,7 @@ def draw(table, title, path):
         ax.bar(xs, ys, width, label=label)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(variants))])
     ax.set_xticklabels([variant_name(v) for v in variants], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("microseconds per call (host time)")
+    ax.set_ylabel(f"microseconds per call ({clock} clock)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -99,11 +108,17 @@ def main(args):
     except RecordedResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = collect(results)
-    output = args.output or os.path.join(args.project_root, "docs", f"breakdown-{args.machine}.png")
+    table = collect(results, args.clock)
+    if not table:
+        print(f"error: {args.machine}'s newest results have no {args.clock}-clock figure for the headline "
+              f"(the synchronized clock is CUDA only); try --clock host", file=sys.stderr)
+        return 2
+    suffix = "" if args.clock == "host" else f"-{args.clock}"
+    output = args.output or os.path.join(args.project_root, "docs", f"breakdown-{args.machine}{suffix}.png")
     os.makedirs(os.path.dirname(output), exist_ok=True)
     device = results.env_vars.get("TORCH_OVERHEAD_DEVICE", "?")
-    draw(table, f"add1 per layer: {args.machine} ({device}), torch {results.commit_hash[:12]}", output)
-    print(text(table), end="")
+    draw(table, f"add1 per layer, {args.clock} clock: {args.machine} ({device}), torch {results.commit_hash[:12]}",
+         output, args.clock)
+    print(text(table, args.clock), end="")
     print(f"picture: {output}")
     return 0
