@@ -134,3 +134,35 @@ def test_readme_table_is_generated_from_the_results(recorded_project, tmp_path):
     results = Results.load(results_file(project))
     base = results.get_result_value(BENCHMARK, results.get_result_params(BENCHMARK))[0]
     assert f"| False | False | False | False | {base * 1e6:.1f} |" in text
+
+
+_FORKED_SETUP = """
+import os, subprocess, sys
+from benchmarks.runtime_overhead import RuntimeOverhead
+pid = os.fork()
+if pid == 0:
+    spawned = []
+    start = subprocess.Popen._execute_child
+    subprocess.Popen._execute_child = lambda self, args, *a: spawned.append(args) or start(self, args, *a)
+    RuntimeOverhead().setup(False, False, False, False)
+    print(len(spawned), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_forkserver_does_once_what_every_forked_variant_would_redo():
+    """asv forks each variant from its forkserver (``benchmark.py run_server``). Inductor's
+    first compile in a process probes the CPU's vector instruction sets with compiler
+    subprocesses; done in the forkserver, a forked variant's setup starts fewer of them
+    than one forked from any other process."""
+    env = dict(os.environ, PYTHONPATH=ROOT, TORCH_OVERHEAD_DEVICE="cpu")
+
+    def spawned_by_forked_setup(argv1):
+        out = subprocess.run([sys.executable, "-c", _FORKED_SETUP, argv1], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return int(out.stdout.split()[-1])
+
+    spawned_by_forked_setup("other")  # fill the on-disk Inductor cache: both below hit it
+    assert spawned_by_forked_setup("run_server") < spawned_by_forked_setup("other")
