@@ -60,15 +60,18 @@ def on_cuda():
 
 
 def _warm_forkserver():
-    """Work the first compile of every benchmark process would redo, done once here, in
-    asv's forkserver, so that every forked variant inherits the cached answer. Each is a
-    per-process cache of a fact about the installed build, none touches CUDA:
+    """Compute, once in asv's forkserver, facts about the installed build that the first
+    compile of every forked benchmark process would otherwise compute again, each cached
+    per process; none touches CUDA:
 
     * the hashes of torch's and Triton's source files that key Inductor's on-disk caches
       (0.16 s and 0.36 s of a process's 0.88 s setup on the H200);
     * on the CPU, which vector instruction sets work, which Inductor finds out by building
       and loading test programs in about ten subprocesses (0.9 of a process's 1.5 s setup
       on the 2-core CPU machine).
+
+    A process forked from here no longer starts cold: the cold compile time
+    (``compile_time.py``) is taken in a spawned interpreter for that reason.
     """
     from torch._inductor import codecache
     from torch._inductor.runtime.triton_compat import HAS_TRITON, triton_key
@@ -80,6 +83,14 @@ def _warm_forkserver():
         from torch._inductor import cpu_vec_isa
 
         cpu_vec_isa.valid_vec_isa_list()
+
+
+def child_env(**extra):
+    """Environment for a fresh interpreter that imports this package (as the benchmark
+    process does: asv_runner comes through the inherited PYTHONPATH)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
 
 
 # Only in the forkserver (asv's ``benchmark.py run_server``): elsewhere nothing forks from

@@ -5,18 +5,23 @@ Off by default (they take minutes: about 20 s per cold variant on the 2-core CPU
 ``torch.compile`` to the return of the first call (and of the first backward, for
 backward variants): what a user waits for before the first result.
 
-* cold: in a fresh benchmark process, with empty Inductor and Triton caches on disk
-  (``torch._inductor.utils.fresh_cache``);
+* cold: in a fresh interpreter with Dynamo and Inductor imported (as the forkserver
+  imports them), with empty Inductor and Triton caches on disk
+  (``torch._inductor.utils.fresh_cache``). Spawned, not forked from asv's forkserver:
+  that one has already computed, for the other benchmarks, what a first compile in a
+  process computes once (``common._warm_forkserver``), and a cold start pays for it;
 * warm: the same after one compile has filled that cache and every in-memory cache has
   been dropped (``torch._dynamo.reset`` + ``clear_inductor_caches``): an on-disk hit.
 """
 
+import subprocess
+import sys
 import time
 
 import torch
 from torch._inductor.utils import clear_inductor_caches, fresh_cache
 
-from .common import SEED_PARAM_NAMES, SEED_PARAMS, device, skip_invalid_variant, work
+from .common import SEED_PARAM_NAMES, SEED_PARAMS, child_env, device, skip_invalid_variant, work
 from .runtime_overhead import add1
 
 
@@ -44,8 +49,14 @@ class CompileTime:
 
     def track_cold_seconds(self, requires_grad, inference_mode, backward, dynamic):
         """torch.compile to first result with empty on-disk caches."""
-        with fresh_cache():
-            return _first_call_seconds(requires_grad, inference_mode, backward, dynamic)
+        variant = (requires_grad, inference_mode, backward, dynamic)
+        code = ("from torch._inductor.utils import fresh_cache\n"
+                "from benchmarks.compile_time import _first_call_seconds\n"
+                f"with fresh_cache(): print(repr(_first_call_seconds(*{variant!r})))")
+        out = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"cold compile failed: {(out.stderr.strip().splitlines() or ['no output'])[-1]}")
+        return float(out.stdout.split()[-1])
 
     def track_warm_seconds(self, requires_grad, inference_mode, backward, dynamic):
         """torch.compile to first result when the on-disk caches already hold this graph."""

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import SEED_PARAM_NAMES, SEED_PARAMS, VARIANTS, skip_invalid_variant, work
+from .common import SEED_PARAM_NAMES, SEED_PARAMS, VARIANTS, child_env, skip_invalid_variant, work
 
 # Per variant, BLOCKS blocks of CALLS counted calls; the figure is the smallest block mean
 # per call, as the seed takes the minimum of its 5 iterations: an occasional slow path
@@ -137,13 +137,10 @@ def count_variants(variants, shim=None, calls=CALLS):
 
 def _counting_env():
     """Environment of every process that compiles or counts for callgrind."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return dict(
-        os.environ,
+    return child_env(
         PYTHONHASHSEED="0",
         # One thread, as the seed's counts (Timer.collect_callgrind runs with num_threads=1).
         OMP_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
         # valgrind 3.19 cannot execute AVX-512 (SIGILL in Inductor's vectorized CPU
         # kernels, seen on the 2-core CPU machine, whose gcc targets AVX-512): compile
         # scalar kernels, in a cache of their own so none of the usual ones is loaded.
