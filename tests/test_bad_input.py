@@ -102,11 +102,12 @@ def test_corrupt_build_index(project):
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("command", [["figures", "--machine", "ci-cpu"], ["harness"]])
 @pytest.mark.parametrize("benchmark", ["floor.TritonLaunch.time_launch", "layers.Eagr.time_add1"])
-def test_figures_of_a_benchmark_without_the_seed_variants(project, benchmark):
+def test_figures_of_a_benchmark_without_the_seed_variants(project, benchmark, command):
     before = snapshot(project)
     result = subprocess.run(
-        [sys.executable, "-m", "torch_overhead", "figures", "--device", "cpu", "--machine", "ci-cpu",
+        [sys.executable, "-m", "torch_overhead", *command, "--device", "cpu",
          "--benchmark", benchmark, "--project-root", project],
         capture_output=True, text=True, timeout=120,
     )

@@ -184,3 +184,16 @@ def test_no_valgrind_and_no_counter_is_a_skip_with_a_reason(monkeypatch):
     cache = ic.InstructionCount().setup_cache()
     with pytest.raises(NotImplementedError, match="valgrind is not installed"):
         ic.InstructionCount().setup(cache, False, False, False, False)
+
+
+def test_harness_times_every_forward_variant_four_ways():
+    """Eager has four forward variants (its dynamic ones are skipped as duplicates): each
+    gets asv's per-call figure, with our setup only, with no setup, and the reference."""
+    out = subprocess.run([sys.executable, "-m", "torch_overhead", "harness", "--device", "cpu", "--rounds", "2",
+                          "--benchmark", "layers.Eager.time_add1"],
+                         capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr
+    rows = [line.split(" | ") for line in out.stdout.splitlines() if line.startswith(("False |", "True |"))]
+    assert [row[:4] for row in rows] == [[rg, im, "False", "False"] for rg in ("False", "True") for im in ("False", "True")]
+    for row in rows:
+        assert len(row) == 8 and all(float(cell.split()[0]) > 0 for cell in row[4:])

@@ -1,10 +1,10 @@
-"""Command line: ``python -m torch_overhead run|table|figures``."""
+"""Command line: ``python -m torch_overhead run|figures|harness|breakdown|...`` (``--help`` lists them all)."""
 
 import argparse
 import os
 import sys
 
-from . import backfill, bisect, breakdown, counts, figures, gate, gate_sensitivity, noise, recorded, run, table
+from . import backfill, bisect, breakdown, counts, figures, gate, gate_sensitivity, harness, noise, recorded, run, table
 
 
 def parse(argv):
@@ -97,6 +97,14 @@ def parse(argv):
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="one CPU, or 'none'")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=figures.main)
+
+    p = sub.add_parser("harness", help="how much of asv's figure is asv's per-call harness, in one process")
+    p.add_argument("--device", choices=["cuda", "cpu"], required=True)
+    p.add_argument("--benchmark", default=recorded.HEADLINE, help="as figures --benchmark")
+    p.add_argument("--rounds", type=int, default=40, help="interleaved samples of each way of timing")
+    p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="one CPU, or 'none'")
+    p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=harness.main)
 
     p = sub.add_parser("noise", help="is it torch or the machine? the headline beside a pure-Python clock, per block")
     p.add_argument("--device", choices=["cuda", "cpu"], required=True)

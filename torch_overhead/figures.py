@@ -54,9 +54,6 @@ def _reference_times(variant, class_path):
     process: a list of block means (Timer) or of single backward calls (plain loop)."""
     import importlib
 
-    import torch
-    import torch.utils.benchmark as tbench
-
     module, name = class_path.split(".")
     layer = getattr(importlib.import_module(f"benchmarks.{module}"), name)
     requires_grad, inference_mode, backward, dynamic = variant
@@ -69,10 +66,17 @@ def _reference_times(variant, class_path):
             loss.backward()
             times.append(time.perf_counter() - start)
         return times
+    return list(reference_timer(add1, a, inference_mode).blocked_autorange(min_run_time=0.5).times)
+
+
+def reference_timer(add1, a, inference_mode):
+    """The reference for a forward variant: a ``torch.utils.benchmark.Timer`` of the bare call."""
+    import torch
+    import torch.utils.benchmark as tbench
+
     stmt = "with torch.inference_mode(): add1(a)" if inference_mode else "add1(a)"
     # The thread count must stay as compiled: Timer's default (1) would trip a guard.
-    timer = tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a}, num_threads=torch.get_num_threads())
-    return list(timer.blocked_autorange(min_run_time=0.5).times)
+    return tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a}, num_threads=torch.get_num_threads())
 
 
 def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)):
@@ -94,12 +98,21 @@ def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)
     return medians
 
 
+def unknown_benchmark(project_root, benchmark):
+    """The one-line error for a ``--benchmark`` that is not a host-clock add1 benchmark over
+    the seed's variants, or None."""
+    pinned = recorded.pinned_versions(os.path.join(project_root, "benchmarks"))
+    if not benchmark.endswith(".time_add1") or _class_path(benchmark) not in pinned:
+        return (f"error: --benchmark {benchmark}: name a host-clock add1 benchmark over the seed's variants, "
+                "e.g. runtime_overhead.RuntimeOverhead.time_add1 or layers.Eager.time_add1")
+    return None
+
+
 def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
-    pinned = recorded.pinned_versions(os.path.join(args.project_root, "benchmarks"))
-    if not args.benchmark.endswith(".time_add1") or _class_path(args.benchmark) not in pinned:
-        print(f"error: --benchmark {args.benchmark}: name a host-clock add1 benchmark over the seed's variants, "
-              "e.g. runtime_overhead.RuntimeOverhead.time_add1 or layers.Eager.time_add1", file=sys.stderr)
+    error = unknown_benchmark(args.project_root, args.benchmark)
+    if error:
+        print(error, file=sys.stderr)
         return 2
     walls, runs = [], []
     log_dir = os.path.join(args.project_root, ".asv")

@@ -1,0 +1,87 @@
+"""How much of asv's figure is asv's own per-call harness, measured in one process.
+
+``python -m torch_overhead harness --device cpu [--benchmark layers.AotAutograd.time_add1]``
+builds each forward variant of the benchmark through asv_runner itself
+(``get_benchmark_from_name``, as a benchmark process does) and times it four ways,
+interleaved round by round in one process pinned to one CPU:
+
+* asv: asv_runner's per-call timer with its ``redo_setup`` before every timed call
+  (teardown, skip checks, our ``setup``, re-reading the timing attributes), as ``asv run``;
+* our setup: the same per-call timer with only our ``setup`` between calls;
+* no setup: the same per-call timer with nothing between calls;
+* reference: the batched ``torch.utils.benchmark.Timer`` that ``figures`` compares against.
+
+So asv - our setup is asv_runner's own work between calls, our setup - no setup is ours,
+and no setup - reference is timing each call on its own (two clock reads, asv's call
+chain down to ``time_add1``). ``figures`` sets asv's runs against a reference taken in
+other processes, which mixes the harness with process-to-process noise; this has no such
+noise, and asv_runner reports nothing like it. Backward variants are left out: their
+reference is a plain loop with its own per-call work.
+"""
+
+import contextlib
+import io
+import itertools
+import os
+import statistics
+import sys
+import time
+
+from .figures import _class_path, reference_timer, unknown_benchmark
+
+CALLS = 50  # per sample, as the suite's `number`
+
+
+def measure(project_root, benchmark, rounds):
+    """``{variant: (asv, our setup, no setup, reference)}`` median seconds per call, forward variants."""
+    from asv_runner.benchmarks.time import _SetupInterleavedTimer
+    from asv_runner.discovery import get_benchmark_from_name
+
+    sys.path.insert(0, project_root)
+    from benchmarks.common import SEED_PARAMS
+
+    results = {}
+    for idx, variant in enumerate(itertools.product(*SEED_PARAMS)):
+        if variant[2]:  # backward
+            continue
+        bench = get_benchmark_from_name(os.path.join(project_root, "benchmarks"), f"{benchmark}-{idx}")
+        with contextlib.redirect_stdout(io.StringIO()):  # asv_runner prints each skip
+            skipped = bench.do_setup()
+        if skipped:  # NotImplementedError: not a variant of this layer
+            continue
+        instance = bench.func.__self__
+        asv = bench._get_interleaved_timer(*variant)
+        bench._redo_setup_next = True  # do_setup above was the first setup, as asv does
+        call = bench._param_bound_func(*variant)
+        ours = _SetupInterleavedTimer(call, lambda: instance.setup(*variant), time.perf_counter)
+        none = _SetupInterleavedTimer(call, lambda: None, time.perf_counter)
+        reference = reference_timer(instance.add1, instance.a, variant[1])
+        samples = ([], [], [], [])
+        for _ in range(rounds):
+            # Whatever is timed first after the reference reads up to 10% slow (seen on the
+            # 2-core CPU): a throwaway sample takes that place.
+            none.timeit(CALLS)
+            for timer, kept in zip((asv, ours, none), samples):
+                kept.append(timer.timeit(CALLS) / CALLS)
+            samples[3].append(reference.timeit(4 * CALLS).median)
+        results[variant] = tuple(statistics.median(s) for s in samples)
+    return results
+
+
+def main(args):
+    os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
+    error = unknown_benchmark(args.project_root, args.benchmark)
+    if error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.cpu_affinity != "none":
+        os.sched_setaffinity(0, {int(args.cpu_affinity)})
+    results = measure(args.project_root, _class_path(args.benchmark) + ".time_add1", args.rounds)
+    print(f"{args.benchmark}, device {args.device}, one process, {args.rounds} interleaved rounds; "
+          "microseconds per call (ratio to the reference)")
+    print("requires_grad | inference_mode | backward | dynamic | asv | our setup | no setup | reference")
+    for variant, times in results.items():
+        reference = times[-1]
+        print(" | ".join([str(v) for v in variant] + [f"{t * 1e6:8.2f} ({t / reference:.3f})" for t in times[:-1]]
+                         + [f"{reference * 1e6:8.2f}"]))
+    return 0
