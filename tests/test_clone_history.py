@@ -42,6 +42,7 @@ def test_main_and_nightly_builds_publish_and_compare_by_clone_commit(tmp_path):
         capture_output=True, text=True, env=standin.env(), timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
     assert f"commit {main[:12]} is in the clone" in run.stdout
+    assert f"For torch commit {main[:8]} <main~" in run.stdout  # asv's progress line: the measured build
     assert not os.path.exists(os.path.join(standin.project, "builds.json"))  # history is the clone's
 
     # A nightly (a commit of the nightly branch naming main[6]), recorded by plain asv run.

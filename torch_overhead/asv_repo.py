@@ -1,4 +1,4 @@
-"""An asv repository type backed by the build index instead of a PyTorch clone.
+"""asv repository types: the build index instead of a PyTorch clone, and a clone.
 
 Enabled by ``"dvcs": "torch-builds"`` and ``"plugins": [".torch_overhead.asv_repo"]`` in
 asv.conf.json, with ``"repo"`` naming the index file. asv then records, publishes,
@@ -9,11 +9,16 @@ a torch version (``2.13.0+cpu``), the tag form ``torch-2.13.0+cpu``, or a channe
 
 It cannot check out or build anything: benchmark installed builds with the
 ``installed-torch`` environment (``torch_overhead.asv_environment``).
+
+``"dvcs": "torch-git"`` (asv.conf.clone.json) is asv's own git repository type with one
+change for the main command's `asv run`, the same as the index's: see RUN_COMMIT_ENV_VAR.
 """
 
 import os
+import re
 
 from asv import util
+from asv.plugins.git import Git
 from asv.repo import NoSuchNameError, Repo
 
 from . import builds as build_index
@@ -22,8 +27,8 @@ CHANNELS = ("main", "nightly", "release")
 # Set by the main command for its `asv run` only: the build it benchmarks. asv, given an
 # installed environment and --set-commit-hash, still walks the branch tips and names the
 # newest build in its progress line ("For torch commit ..."), whatever build it measures
-# (results are filed under the set hash). With this set, every channel's tip is that
-# build, so the line names the build being measured.
+# (results are filed under the set hash). With this set, every channel's (or, in a clone,
+# every branch's) tip is that build, so the line names the build being measured.
 RUN_COMMIT_ENV_VAR = "TORCH_OVERHEAD_RUN_COMMIT"
 
 
@@ -136,3 +141,21 @@ class TorchBuildIndex(Repo):
             "the torch-builds repository holds no source to check out; benchmark an installed "
             "build with `python -m torch_overhead run`, or point asv.conf.json at a PyTorch clone"
         )
+
+
+class TorchClone(Git):
+    """A PyTorch git clone, as asv's ``git``; during the main command's `asv run` every
+    branch name resolves to the build being measured, so that asv's progress line names
+    it (without this it named the nightly tip while measuring a main-branch build)."""
+
+    dvcs = "torch-git"
+
+    @classmethod
+    def url_match(cls, url):
+        return False  # only where a config asks for it by name; plain git stays asv's
+
+    def get_hash_from_name(self, name):
+        measured = os.environ.get(RUN_COMMIT_ENV_VAR)
+        if measured and not re.fullmatch(r"[0-9a-f]{7,40}", name or ""):
+            return measured
+        return super().get_hash_from_name(name)
