@@ -51,6 +51,13 @@ def test_cuda_requested_without_a_gpu(project):
     assert snapshot(project) == before
 
 
+def test_harness_on_cuda_without_a_gpu(project):
+    result = subprocess.run([sys.executable, "-m", "torch_overhead", "harness", "--device", "cuda",
+                             "--project-root", project], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "sees no CUDA device" in one_error_line(result)
+
+
 def test_corrupt_results_file(project):
     path = recorded_file(project)
     with open(path, "w") as f:

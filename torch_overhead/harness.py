@@ -27,17 +27,17 @@ import statistics
 import sys
 import time
 
-from .figures import _class_path, reference_timer, unknown_benchmark
+from .figures import reference_timer, unknown_benchmark
 
 CALLS = 50  # per sample, as the suite's `number`
 
 
 def measure(project_root, benchmark, rounds):
-    """``{variant: (asv, our setup, no setup, reference)}`` median seconds per call, forward variants."""
+    """``{variant: (asv, our setup, no setup, reference)}`` median seconds per call, forward
+    variants; ``project_root`` must be on sys.path."""
     from asv_runner.benchmarks.time import _SetupInterleavedTimer
     from asv_runner.discovery import get_benchmark_from_name
 
-    sys.path.insert(0, project_root)
     from benchmarks.common import SEED_PARAMS
 
     results = {}
@@ -74,9 +74,17 @@ def main(args):
     if error:
         print(error, file=sys.stderr)
         return 2
+    sys.path.insert(0, args.project_root)
+    from benchmarks.common import device
+
+    try:
+        device()
+    except (RuntimeError, ValueError) as err:  # CUDA asked for where there is none
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.cpu_affinity != "none":
         os.sched_setaffinity(0, {int(args.cpu_affinity)})
-    results = measure(args.project_root, _class_path(args.benchmark) + ".time_add1", args.rounds)
+    results = measure(args.project_root, args.benchmark, args.rounds)
     print(f"{args.benchmark}, device {args.device}, one process, {args.rounds} interleaved rounds; "
           "microseconds per call (ratio to the reference)")
     print("requires_grad | inference_mode | backward | dynamic | asv | our setup | no setup | reference")
