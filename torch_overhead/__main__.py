@@ -76,7 +76,8 @@ def parse(argv):
     p = sub.add_parser("gate-sensitivity", help="smallest injected per-call overhead the gate flags on this machine")
     p.add_argument("--device", choices=["cuda", "cpu"], default="cpu")
     p.add_argument("--baselines", type=int, default=3, help="baseline runs that set the noise margin")
-    p.add_argument("--levels", default="1,2,3,5,8,12", help="injected overheads, percent of the headline median")
+    p.add_argument("--levels", default="0,1,2,3,5,8,12",
+                   help="injected overheads, percent of the headline median; 0 is a control (a false-alarm check)")
     p.add_argument("--attribute", action="append", metavar="KEY=VALUE",
                    help="benchmark attribute for every run, as run --attribute (e.g. rounds=6)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)

@@ -1,6 +1,6 @@
 """The gate's minimum detectable change: the smallest injected per-call overhead it flags.
 
-``python -m torch_overhead gate-sensitivity [--baselines 3] [--levels 1,2,3,5,8,12]``
+``python -m torch_overhead gate-sensitivity [--baselines 3] [--levels 0,1,2,3,5,8,12]``
 
 In a throwaway copy of the project (nothing is recorded in this one), on this machine:
 
@@ -8,9 +8,14 @@ In a throwaway copy of the project (nothing is recorded in this one), on this ma
    a CI job would; the expected value is their median and the noise margin the smallest
    that passes every baseline run (no false alarm seen), rounded up to half a percent;
 2. for each level (percent of that median), record again with that much busy-wait added
-   to every call of the compiled function (``torch_overhead/inject``), and ask the gate;
+   to every call of the compiled function (``torch_overhead/inject``; every run, the
+   baselines too, goes through the same wrapper), and ask the gate;
 3. print per level the measured change and the gate's verdict, and the minimum detectable
    change: the smallest level from which every larger level is flagged too.
+
+A level of 0 is a control: nothing is added, so a verdict other than ok is a false alarm,
+the run-to-run drift beating the margin. Then no minimum detectable change is claimed
+(exit 1): the flagged levels may be drift too.
 
 A level is flagged only when it beats this machine's run-to-run noise, so the figure says
 as much about the machine as about the gate. ``--attribute rounds=6`` (as ``run``) shows
@@ -34,9 +39,8 @@ MACHINE = "gate-sensitivity"
 
 def _record(project, device, inject_us, attributes):
     """One main-command run of the base variant; its median in microseconds."""
-    env = dict(os.environ, HOME=project, TORCH_OVERHEAD_INJECT_US=str(inject_us))
-    if inject_us:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, HOME=project, TORCH_OVERHEAD_INJECT_US=str(inject_us),
+               PYTHONPATH=os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p))
     cmd = run.command(project, device, machine=MACHINE, bench="^" + re.escape(BASE) + "$", attribute=attributes)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -64,19 +68,26 @@ def main(args):
         print(f"expected {expected:.2f} us, noise margin {margin * 100:.1f}% "
               f"(worst baseline {worst * 100:.2f}% off the median)", flush=True)
 
-        flagged = {}
+        flagged, false_alarms = {}, 0
         for level in levels:
             inject_us = expected * level / 100
             got = _record(project, args.device, inject_us, args.attribute or [])
             status = _verdict(got, expected, margin)
             flagged[level] = status == "regression"
+            false_alarms += level == 0 and status != "ok"
             print(f"injected {level:5.1f}% ({inject_us:6.2f} us): measured {got:8.2f} us "
                   f"({(got / expected - 1) * 100:+6.1f}%) -> gate: {status}", flush=True)
 
-    detectable = [lv for lv in levels if all(flagged[x] for x in levels if x >= lv)]
     print()
     settings = ", ".join(args.attribute or []) or "default settings"
     print(f"device {args.device}, {settings}: noise margin {margin * 100:.1f}% from {args.baselines} baseline runs")
+    if false_alarms:
+        print(f"no minimum detectable change: {false_alarms} of {levels.count(0)} runs with nothing injected were "
+              "flagged, so drift beats the margin here; record more baselines (--baselines) or compare builds "
+              "side by side")
+        return 1
+    tried = [lv for lv in levels if lv > 0]
+    detectable = [lv for lv in tried if all(flagged[x] for x in tried if x >= lv)]
     if detectable:
         print(f"minimum detectable change: {min(detectable):.1f}% of the headline median "
               f"({expected * min(detectable) / 100:.2f} us per call)")
