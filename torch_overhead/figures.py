@@ -98,21 +98,20 @@ def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)
     return medians
 
 
-def unknown_benchmark(project_root, benchmark):
-    """The one-line error for a ``--benchmark`` that is not a host-clock add1 benchmark over
-    the seed's variants, or None."""
+def refuse_unknown_benchmark(project_root, benchmark):
+    """True, after printing the one-line error, for a ``--benchmark`` (of figures or harness)
+    that is not a host-clock add1 benchmark over the seed's variants."""
     pinned = recorded.pinned_versions(os.path.join(project_root, "benchmarks"))
-    if not benchmark.endswith(".time_add1") or _class_path(benchmark) not in pinned:
-        return (f"error: --benchmark {benchmark}: name a host-clock add1 benchmark over the seed's variants, "
-                "e.g. runtime_overhead.RuntimeOverhead.time_add1 or layers.Eager.time_add1")
-    return None
+    if benchmark.endswith(".time_add1") and _class_path(benchmark) in pinned:
+        return False
+    print(f"error: --benchmark {benchmark}: name a host-clock add1 benchmark over the seed's variants, "
+          "e.g. runtime_overhead.RuntimeOverhead.time_add1 or layers.Eager.time_add1", file=sys.stderr)
+    return True
 
 
 def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
-    error = unknown_benchmark(args.project_root, args.benchmark)
-    if error:
-        print(error, file=sys.stderr)
+    if refuse_unknown_benchmark(args.project_root, args.benchmark):
         return 2
     walls, runs = [], []
     log_dir = os.path.join(args.project_root, ".asv")

@@ -27,7 +27,7 @@ import statistics
 import sys
 import time
 
-from .figures import reference_timer, unknown_benchmark
+from .figures import reference_timer, refuse_unknown_benchmark
 
 CALLS = 50  # per sample, as the suite's `number`
 
@@ -70,9 +70,7 @@ def measure(project_root, benchmark, rounds):
 
 def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
-    error = unknown_benchmark(args.project_root, args.benchmark)
-    if error:
-        print(error, file=sys.stderr)
+    if refuse_unknown_benchmark(args.project_root, args.benchmark):
         return 2
     sys.path.insert(0, args.project_root)
     from benchmarks.common import device

@@ -15,7 +15,7 @@ import os
 
 _delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
 
-if _delay_us is not None:
+if _delay_us:  # unset or empty: no wrapper
     import functools
     import time
 
