@@ -4,8 +4,8 @@ From the bottom: eager PyTorch (no compile), Dynamo alone (backend "eager"), Dyn
 AOTAutograd (backend "aot_eager"), then Inductor variants beside the headline in
 ``runtime_overhead.py``: with CUDA graphs (mode "reduce-overhead") and with the C++
 wrapper. The floor beneath all of these (a raw Triton launch, a CUDA graph replay) is in
-``floor.py``. Same variants, skips, clocks and contract as the headline. One process per
-variant (``rounds = 1``): these are context for the headline, not the regression signal.
+``floor.py``. Same variants, skips, clocks, contract and sampling as the headline, so that their figures
+compare.
 """
 
 import torch
@@ -18,7 +18,6 @@ class Eager(_Add1Variants):
     """``a + 1`` with no compile: the work every compiled layer wraps."""
 
     version = "layers-eager-2"
-    rounds = 1
 
     def build(self, dynamic):
         return add1
@@ -33,7 +32,6 @@ class DynamoEager(_Add1Variants):
     """Dynamo alone: guards and frame evaluation around the eager graph (backend "eager")."""
 
     version = "layers-dynamo-eager-2"
-    rounds = 1
 
     def build(self, dynamic):
         return torch.compile(add1, backend="eager", fullgraph=True, dynamic=dynamic)
@@ -43,7 +41,6 @@ class AotAutograd(_Add1Variants):
     """Dynamo + AOTAutograd, no Inductor (backend "aot_eager")."""
 
     version = "layers-aot-eager-2"
-    rounds = 1
 
     def build(self, dynamic):
         return torch.compile(add1, backend="aot_eager", fullgraph=True, dynamic=dynamic)
@@ -53,7 +50,6 @@ class InductorCudaGraphs(_Add1Variants):
     """Inductor with CUDA graphs (mode "reduce-overhead"): kernel launches replayed as a graph."""
 
     version = "layers-inductor-cudagraphs-2"
-    rounds = 1
 
     def build(self, dynamic):
         return torch.compile(add1, backend="inductor", mode="reduce-overhead", fullgraph=True, dynamic=dynamic)
@@ -68,7 +64,6 @@ class InductorCppWrapper(_Add1Variants):
     """Inductor with its C++ wrapper (``cpp_wrapper``): the Python wrapper code compiled away."""
 
     version = "layers-inductor-cpp-wrapper-2"
-    rounds = 1
     timeout = 600  # a cold C++ wrapper build is a full C++ compile
 
     def build(self, dynamic):
