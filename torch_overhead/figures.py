@@ -2,13 +2,18 @@
 
 ``python -m torch_overhead figures [--device cuda|cpu] [--runs 3]`` runs the seed suite
 (every variant of the headline's ``time_add1``; ``--benchmark layers.Eager.time_add1`` or
-another layer's instead) ``--runs`` times back to back through the
-main command (default settings, not ``--quick``), timing each, then times every variant again with a reference
-loop, and prints per variant:
+another layer's instead) ``--runs`` times through the main command (default settings, not
+``--quick``), timing each, and right after each run times every variant again with a
+reference loop, and prints per variant:
 
 * the asv median of each run and their spread, (max - min) / min;
-* the reference median and the fidelity ratio asv / reference;
+* the reference median (of the runs' references) and the fidelity ratio asv / reference:
+  the median over runs of each run's median over the reference taken right after it;
 * the wall time of each whole run.
+
+Each run is paired with its own reference because the H200 machine's speed drifts over
+minutes: a single reference taken after all the runs read 0.67-1.63 of asv there, the
+reference of a backward variant falling in a slow spell that the asv runs had missed.
 
 The reference is deliberately not asv, and pooled over two processes per variant as asv
 pools its two rounds: ``torch.utils.benchmark.Timer.blocked_autorange``
@@ -49,10 +54,14 @@ def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HE
     return wall, medians
 
 
-def _reference_times(variant, class_path):
+def _reference_times(variant, class_path, cpu):
     """Per-call seconds of one variant of the ``benchmarks.<class_path>`` layer, in this
-    process: a list of block means (Timer) or of single backward calls (plain loop)."""
+    (forked) process pinned to ``cpu`` as asv pins its benchmark processes: a list of block
+    means (Timer) or of single backward calls (plain loop)."""
     import importlib
+
+    if cpu != "none":
+        os.sched_setaffinity(0, {int(cpu)})
 
     module, name = class_path.split(".")
     layer = getattr(importlib.import_module(f"benchmarks.{module}"), name)
@@ -82,18 +91,18 @@ def reference_timer(add1, a, inference_mode):
 def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)):
     """Reference median per variant, pooled over ``processes`` forked processes per variant,
     as asv pools its ``rounds``: on the H200 a process's per-call time is often 1.5-2x
-    another's, so a single-process reference would be a draw, not a reference. Pinned to
-    the CPU the asv runs were pinned to; devices as in TORCH_OVERHEAD_DEVICE."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    another's, so a single-process reference would be a draw, not a reference. Only those
+    processes are pinned to the CPU the asv runs were pinned to: pinned here, every later asv
+    run (asv, its forkserver, the benchmark process) would share that one CPU (the CPU suite
+    read 8-13% slower in the runs after the first). Devices as in TORCH_OVERHEAD_DEVICE; the
+    project root must be on sys.path."""
     import benchmarks.common  # noqa: F401 (makes the import of torch fork-safe for CUDA first)
 
-    if cpu != "none":
-        os.sched_setaffinity(0, {int(cpu)})
     medians = {}
     for variant in variants:
         pooled = []
         for _ in range(processes):
-            pooled += forked.call(_reference_times, variant, class_path)
+            pooled += forked.call(_reference_times, variant, class_path, cpu)
         medians[variant] = statistics.median(pooled)
     return medians
 
@@ -113,7 +122,8 @@ def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
     if refuse_unknown_benchmark(args.project_root, args.benchmark):
         return 2
-    walls, runs = [], []
+    sys.path.insert(0, args.project_root)  # the reference measures the benchmarks asv ran
+    walls, runs, references = [], [], []
     log_dir = os.path.join(args.project_root, ".asv")
     os.makedirs(log_dir, exist_ok=True)
     for i in range(args.runs):
@@ -123,8 +133,9 @@ def main(args):
         print(f"run {i + 1}/{args.runs}: {wall:.1f} s wall, {len(medians)} variants", flush=True)
         walls.append(wall)
         runs.append(medians)
+        references.append(reference_medians(sorted(medians), args.cpu_affinity, processes=2,
+                                            class_path=_class_path(args.benchmark)))
     variants = sorted(runs[0])
-    reference = reference_medians(variants, args.cpu_affinity, processes=2, class_path=_class_path(args.benchmark))
 
     us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
     head = ["requires_grad", "inference_mode", "backward", "dynamic"]
@@ -133,13 +144,14 @@ def main(args):
     print(" | ".join(head + [f"asv run {i + 1}" for i in range(len(runs))] + ["spread %", "reference", "asv/ref"]))
     worst_spread, worst_fidelity = 0.0, 0.0
     for variant in variants:
-        meds = [r[variant] for r in runs if variant in r]
+        pairs = [(run[variant], ref[variant]) for run, ref in zip(runs, references) if variant in run]
+        meds, refs = [m for m, _ in pairs], [r for _, r in pairs]
         spread = (max(meds) - min(meds)) / min(meds) * 100
-        ratio = statistics.median(meds) / reference[variant]
+        ratio = statistics.median(m / r for m, r in pairs)
         worst_spread = max(worst_spread, spread)
         worst_fidelity = max(worst_fidelity, abs(ratio - 1))
         print(" | ".join([str(v) for v in variant] + [us(m) for m in meds]
-                         + [f"{spread:6.1f}", us(reference[variant]), f"{ratio:5.3f}"]))
+                         + [f"{spread:6.1f}", us(statistics.median(refs)), f"{ratio:5.3f}"]))
     print()
     print("wall seconds per whole run: " + ", ".join(f"{w:.1f}" for w in walls))
     print(f"worst spread across runs: {worst_spread:.1f}% (target <= 5%)")
