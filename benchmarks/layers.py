@@ -4,8 +4,8 @@ From the bottom: eager PyTorch (no compile), Dynamo alone (backend "eager"), Dyn
 AOTAutograd (backend "aot_eager"), then Inductor variants beside the headline in
 ``runtime_overhead.py``: with CUDA graphs (mode "reduce-overhead") and with the C++
 wrapper. The floor beneath all of these (a raw Triton launch, a CUDA graph replay) is in
-``floor.py``. Same variants, skips, clocks, contract and sampling as the headline, so that their figures
-compare.
+``floor.py``. Same variants, skips, clocks, contract and sampling as the headline, so that
+their figures compare (the C++ wrapper excepted: one process per variant, see there).
 """
 
 import torch
@@ -65,6 +65,10 @@ class InductorCppWrapper(_Add1Variants):
 
     version = "layers-inductor-cpp-wrapper-2"
     timeout = 600  # a cold C++ wrapper build is a full C++ compile
+    # One process per variant, not two as the other layers: every process builds its C++
+    # wrapper again, about 36 s each on the H200 (ten variants: 358 s host clock, 442 s
+    # synchronized); two would take `--slow` there from about 15 to about 28 minutes.
+    rounds = 1
 
     def build(self, dynamic):
         return torch.compile(add1, backend="inductor", fullgraph=True, dynamic=dynamic,
