@@ -118,6 +118,20 @@ def refuse_unknown_benchmark(project_root, benchmark):
     return True
 
 
+def compare(runs, references):
+    """``{variant: (asv medians, spread %, reference median, asv/reference)}`` from per-run
+    ``{variant: seconds}`` dicts, ``references[i]`` taken right after ``runs[i]``: the ratio is
+    the median over runs of each run against its own reference, never against another's."""
+    table = {}
+    for variant in sorted(runs[0]):
+        pairs = [(run[variant], ref[variant]) for run, ref in zip(runs, references) if variant in run]
+        meds = [m for m, _ in pairs]
+        spread = (max(meds) - min(meds)) / min(meds) * 100
+        table[variant] = (meds, spread, statistics.median(r for _, r in pairs),
+                          statistics.median(m / r for m, r in pairs))
+    return table
+
+
 def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
     if refuse_unknown_benchmark(args.project_root, args.benchmark):
@@ -135,7 +149,6 @@ def main(args):
         runs.append(medians)
         references.append(reference_medians(sorted(medians), args.cpu_affinity, processes=2,
                                             class_path=_class_path(args.benchmark)))
-    variants = sorted(runs[0])
 
     us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
     head = ["requires_grad", "inference_mode", "backward", "dynamic"]
@@ -143,15 +156,11 @@ def main(args):
     print(f"{args.benchmark}, device {args.device}, machine {args.machine}; medians in microseconds per call")
     print(" | ".join(head + [f"asv run {i + 1}" for i in range(len(runs))] + ["spread %", "reference", "asv/ref"]))
     worst_spread, worst_fidelity = 0.0, 0.0
-    for variant in variants:
-        pairs = [(run[variant], ref[variant]) for run, ref in zip(runs, references) if variant in run]
-        meds, refs = [m for m, _ in pairs], [r for _, r in pairs]
-        spread = (max(meds) - min(meds)) / min(meds) * 100
-        ratio = statistics.median(m / r for m, r in pairs)
+    for variant, (meds, spread, reference, ratio) in compare(runs, references).items():
         worst_spread = max(worst_spread, spread)
         worst_fidelity = max(worst_fidelity, abs(ratio - 1))
         print(" | ".join([str(v) for v in variant] + [us(m) for m in meds]
-                         + [f"{spread:6.1f}", us(statistics.median(refs)), f"{ratio:5.3f}"]))
+                         + [f"{spread:6.1f}", us(reference), f"{ratio:5.3f}"]))
     print()
     print("wall seconds per whole run: " + ", ".join(f"{w:.1f}" for w in walls))
     print(f"worst spread across runs: {worst_spread:.1f}% (target <= 5%)")
