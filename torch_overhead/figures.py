@@ -12,8 +12,8 @@ reference loop, and prints per variant:
 * the wall time of each whole run.
 
 Each run is paired with its own reference because the H200 machine's speed drifts over
-minutes: a single reference taken after all the runs read 0.67-1.63 of asv there, the
-reference of a backward variant falling in a slow spell that the asv runs had missed.
+minutes: against a single reference taken after all the runs, asv read 0.67-1.63 of it
+there, the reference of a backward variant falling in a slow spell that the runs had missed.
 
 The reference is deliberately not asv, and pooled over two processes per variant as asv
 pools its two rounds: ``torch.utils.benchmark.Timer.blocked_autorange``
