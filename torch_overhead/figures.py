@@ -94,7 +94,7 @@ def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)
     another's, so a single-process reference would be a draw, not a reference. Only those
     processes are pinned to the CPU the asv runs were pinned to: pinned here, every later asv
     run (asv, its forkserver, the benchmark process) would share that one CPU (the CPU suite
-    read 8-13% slower in the runs after the first). Devices as in TORCH_OVERHEAD_DEVICE; the
+    read 6-13% slower in the runs after the first). Devices as in TORCH_OVERHEAD_DEVICE; the
     project root must be on sys.path."""
     import benchmarks.common  # noqa: F401 (makes the import of torch fork-safe for CUDA first)
 
