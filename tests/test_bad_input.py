@@ -123,6 +123,13 @@ def test_figures_of_a_benchmark_without_the_seed_variants(project, benchmark, co
     assert snapshot(project) == before
 
 
+def test_negative_gate_sensitivity_margin():
+    result = subprocess.run([sys.executable, "-m", "torch_overhead", "gate-sensitivity", "--margin", "-0.1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--margin -0.1: give a fraction of 0 or more" in one_error_line(result)
+
+
 def test_crash_in_one_variant_still_records_the_others(tmp_path):
     benchmarks = tmp_path / "crashy_benchmarks"
     benchmarks.mkdir()

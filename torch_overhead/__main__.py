@@ -78,6 +78,8 @@ def parse(argv):
     p.add_argument("--baselines", type=int, default=3, help="baseline runs that set the noise margin")
     p.add_argument("--levels", default="0,1,2,3,5,8,12",
                    help="injected overheads, percent of the headline median; 0 is a control (a false-alarm check)")
+    p.add_argument("--margin", type=float,
+                   help="noise margin to test, a fraction (0.1 as PyTorch's check_results), instead of the baselines'")
     p.add_argument("--attribute", action="append", metavar="KEY=VALUE",
                    help="benchmark attribute for every run, as run --attribute (e.g. rounds=6)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)

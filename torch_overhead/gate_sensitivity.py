@@ -1,12 +1,13 @@
 """The gate's minimum detectable change: the smallest injected per-call overhead it flags.
 
-``python -m torch_overhead gate-sensitivity [--baselines 3] [--levels 0,1,2,3,5,8,12]``
+``python -m torch_overhead gate-sensitivity [--baselines 3] [--levels 0,1,2,3,5,8,12] [--margin M]``
 
 In a throwaway copy of the project (nothing is recorded in this one), on this machine:
 
 1. record the headline's base variant ``--baselines`` times through the main command, as
    a CI job would; the expected value is their median and the noise margin the smallest
-   that passes every baseline run (no false alarm seen), rounded up to half a percent;
+   that passes every baseline run (no false alarm seen), rounded up to half a percent, or
+   ``--margin`` (a fraction: 0.1 is the margin PyTorch's ``check_results.py`` mostly uses);
 2. for each level (percent of that median), record again with that much busy-wait added
    to every call of the compiled function (``torch_overhead/inject``; every run, the
    baselines too, goes through the same wrapper), and ask the gate;
@@ -27,6 +28,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 
 from . import gate, run
@@ -55,6 +57,9 @@ def _verdict(measured_us, expected_us, margin):
 
 
 def main(args):
+    if args.margin is not None and args.margin < 0:
+        print(f"error: --margin {args.margin}: give a fraction of 0 or more (0.1 is a 10% margin)", file=sys.stderr)
+        return 2
     levels = [float(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="gate-sensitivity-") as project:
         run.copy_project(args.project_root, project)
@@ -64,8 +69,12 @@ def main(args):
             print(f"baseline {i + 1}/{args.baselines}: {baselines[-1]:.2f} us", flush=True)
         expected = statistics.median(baselines)
         worst = max(abs(b / expected - 1) for b in baselines)
-        margin = math.ceil(worst * 200 + 1e-9) / 200  # next half percent above the worst baseline
-        print(f"expected {expected:.2f} us, noise margin {margin * 100:.1f}% "
+        if args.margin is None:
+            margin = math.ceil(worst * 200 + 1e-9) / 200  # next half percent above the worst baseline
+            source = f"from {args.baselines} baseline runs"
+        else:
+            margin, source = args.margin, "as given"
+        print(f"expected {expected:.2f} us, noise margin {margin * 100:.1f}% {source} "
               f"(worst baseline {worst * 100:.2f}% off the median)", flush=True)
 
         flagged, false_alarms = {}, 0
@@ -80,7 +89,7 @@ def main(args):
 
     print()
     settings = ", ".join(args.attribute or []) or "default settings"
-    print(f"device {args.device}, {settings}: noise margin {margin * 100:.1f}% from {args.baselines} baseline runs")
+    print(f"device {args.device}, {settings}: noise margin {margin * 100:.1f}% {source}")
     if false_alarms:
         print(f"no minimum detectable change: {false_alarms} of {levels.count(0)} runs with nothing injected were "
               "flagged, so drift beats the margin here; record more baselines (--baselines) or compare builds "
