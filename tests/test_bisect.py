@@ -12,15 +12,16 @@ import sys
 import pytest
 
 from conftest import ROOT, make_project
-from torch_standin import build_command, builds_log, git, make_standin
+from torch_standin import OVERHEAD_SUBJECT, build_command, builds_log, git, make_standin
 
 # 5 samples of 50 calls in one process; pinned to CPU 0, away from the default (last) CPU
 # that any other run of the suite on the machine uses.
 FAST = ["--attribute", "repeat=5", "--attribute", "rounds=1", "--cpu-affinity", "0"]
-# The stand-in's nan_asserts commit made the base variant 1.48-2.31x slower in these runs,
-# and this machine's runs move by up to about 8-15% between processes: a bad commit is
-# one 1.3x slower than good.
-THRESHOLD = "1.3"
+# The stand-in's overhead commit read 2.14x and 2.43x the good commit in two bisects on the
+# 2-core CPU machine; unchanged commits read 0.81-1.40x (one CI run: a slow spell of the
+# machine between the two measurements). A bad commit is one 1.7x slower than good, about
+# as far from either.
+THRESHOLD = "1.7"
 
 
 class StandIn:
@@ -92,7 +93,8 @@ def test_bisect_names_the_overhead_commit_skips_a_broken_build_and_resumes(stand
         assert standin.recorded()[commit] == recorded_before[commit]
         assert re.search(rf"{commit[:12]} .*\(from the state file\)", second.stdout)
     assert f"first bad commit: {c['overhead']}" in second.stdout
-    ratio = float(re.search(rf"Check outputs for NaN: .* ratio ([0-9.]+) \(threshold {THRESHOLD}\)", second.stdout).group(1))
+    ratio = float(re.search(rf"{re.escape(OVERHEAD_SUBJECT)}: .* ratio ([0-9.]+) \(threshold {THRESHOLD}\)",
+                            second.stdout).group(1))
     assert ratio >= float(THRESHOLD)
     assert (f"4 builds between the endpoints for 8 commits in good..bad (ceil(log2(8)) = 3; "
             f"1 skipped: {c['broken'][:12]})") in second.stdout
