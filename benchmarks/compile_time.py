@@ -19,13 +19,17 @@ import sys
 import time
 
 import torch
-from torch._inductor.utils import clear_inductor_caches, fresh_cache
 
 from .common import SEED_PARAM_NAMES, SEED_PARAMS, child_env, device, skip_invalid_variant, work
 from .runtime_overhead import add1
 
 
 def _first_call_seconds(requires_grad, inference_mode, backward, dynamic):
+    # Inductor's modules are imported where used, not at the top: asv's discovery step
+    # imports every benchmark module in a fresh interpreter on every run, and importing
+    # torch._inductor.utils there pulls in Dynamo (about 6 s of each run on the H200).
+    from torch._inductor.utils import clear_inductor_caches
+
     torch._dynamo.reset()
     clear_inductor_caches()
     a = torch.ones(2, device=device(), requires_grad=requires_grad)
@@ -60,6 +64,8 @@ class CompileTime:
 
     def track_warm_seconds(self, requires_grad, inference_mode, backward, dynamic):
         """torch.compile to first result when the on-disk caches already hold this graph."""
+        from torch._inductor.utils import fresh_cache
+
         with fresh_cache():
             _first_call_seconds(requires_grad, inference_mode, backward, dynamic)
             return _first_call_seconds(requires_grad, inference_mode, backward, dynamic)

@@ -166,3 +166,22 @@ def test_forkserver_does_once_what_every_forked_variant_would_redo():
 
     spawned_by_forked_setup("other")  # fill the on-disk Inductor cache: both below hit it
     assert spawned_by_forked_setup("run_server") < spawned_by_forked_setup("other")
+
+
+_DISCOVERY_IMPORTS = """
+import sys
+import benchmarks.compile_time, benchmarks.floor, benchmarks.instruction_count, benchmarks.layers
+import benchmarks.runtime_overhead
+print(sorted(m for m in ("torch._dynamo", "torch._inductor") if m in sys.modules))
+"""
+
+
+def test_discovery_imports_no_dynamo():
+    """asv discovers the benchmarks on every run, importing each module in a fresh interpreter
+    (``benchmark.py discover``). Dynamo and Inductor are imported by the forkserver only: in
+    discovery they cost seconds of every run (about 6 s on the H200) and nothing reads them."""
+    env = dict(os.environ, PYTHONPATH=ROOT, TORCH_OVERHEAD_DEVICE="cpu")
+    out = subprocess.run([sys.executable, "-c", _DISCOVERY_IMPORTS, "discover"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[-2] == "[]"
