@@ -8,14 +8,16 @@ overlay folder, which the tests put on ``PYTHONPATH``, holding a ``sitecustomize
 when torch is imported it sets ``git_version`` to the HEAD the build saw and runs the
 repository's ``settings.py``. Those are real torch settings, so the commit that turns
 on ``torch._inductor.config.nan_asserts`` (Inductor's wrapper then checks every output
-for NaN on every call) and ``profiler_mark_wrapper_call`` (a profiler range around every
-call) adds real per-call overhead to the compiled add1: 3.8x in a Timer loop on the 2-core
-CPU machine, 2.1-2.4x through asv (nan_asserts alone: 2.9x and 1.5-2.3x, close enough to
-a slow spell of a CI machine to be misread). A commit whose ``settings.py`` does not
-compile fails the build, as a C++ error fails a real one.
+for NaN on every call, in Python), ``profiler_mark_wrapper_call`` (a profiler range around
+every call) and sets a default device (a TorchFunctionMode that every torch call made in
+Python, those NaN checks included, then passes through) adds real per-call overhead to the
+compiled add1: 5x in a Timer loop on the 2-core CPU machine (13 us to 65 us; the first two
+alone 3x, 40 us, and through asv 1.69-2.4x, once close enough to a slow spell of a CI
+machine to fail the test; the default device alone 1.2x). A commit whose ``settings.py``
+does not compile fails the build, as a C++ error fails a real one.
 
 ``main`` (first parent, oldest first): GOOD, then 8 commits; the 4th breaks the build,
-the 5th fixes it, the 6th turns on those two settings; the 8th is BAD. ``nightly`` holds
+the 5th fixes it, the 6th turns on those settings; the 8th is BAD. ``nightly`` holds
 one commit per "nightly" (of main's 2nd and 7th commits), each with that commit's tree
 and a subject naming it, as PyTorch's nightly branch does.
 """
@@ -25,8 +27,9 @@ import shlex
 import subprocess
 import sys
 
-OVERHEAD_SUBJECT = "Check outputs for NaN, mark calls for the profiler"
-OVERHEAD_SETTINGS = "torch._inductor.config.nan_asserts = True\ntorch._inductor.config.profiler_mark_wrapper_call = True\n"
+OVERHEAD_SUBJECT = "Check outputs for NaN, profile calls, set a default device"
+OVERHEAD_SETTINGS = ("torch._inductor.config.nan_asserts = True\ntorch._inductor.config.profiler_mark_wrapper_call = True\n"
+                     "torch.set_default_device('cpu')\n")
 
 BUILD_PY = r'''"""Stand-in build: check settings.py compiles, then write the overlay torch imports through."""
 import os
