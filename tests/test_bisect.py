@@ -17,7 +17,7 @@ from torch_standin import OVERHEAD_SUBJECT, build_command, builds_log, git, make
 # 5 samples of 50 calls in one process; pinned to CPU 0, away from the default (last) CPU
 # that any other run of the suite on the machine uses.
 FAST = ["--attribute", "repeat=5", "--attribute", "rounds=1", "--cpu-affinity", "0"]
-# The stand-in's overhead commit read 3.85-4.03x the good commit in three bisects on the
+# The stand-in's overhead commit read 3.83-4.03x the good commit in four bisects on the
 # 2-core CPU machine; unchanged commits read 0.81-1.40x (1.40 in one CI run: a slow spell of
 # the machine between the two measurements). A bad commit is one 2.3x slower than good,
 # about as far from either (geometrically). With a weaker overhead commit (2.1-2.4x) and a
