@@ -1,6 +1,7 @@
 """Shared fixtures: a throwaway copy of the asv project, and a way to run the main command on it."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -25,6 +26,14 @@ def run_main(project, *args, env=None):
         [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", "ci-cpu", *args],
         capture_output=True, text=True, env=full_env, timeout=900,
     )
+
+
+def default_sigint():
+    """``preexec_fn`` for a child that a test interrupts as a terminal's Ctrl-C would: a
+    terminal's foreground job starts with SIGINT's default action, but a job started in the
+    background of a non-interactive shell (``cmd &``, nohup) inherits SIGINT ignored, and
+    Python then never raises KeyboardInterrupt; the test would see the run finish instead."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def snapshot(project):

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from asv.results import Results
 
-from conftest import make_project, run_main, snapshot
+from conftest import default_sigint, make_project, run_main, snapshot
 
 
 @pytest.fixture
@@ -167,7 +167,8 @@ def test_ctrl_c_records_nothing_partial_and_keeps_earlier_results(project):
     proc = subprocess.Popen(
         [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", "ci-cpu",
          "--device", "cpu", "--quick", "--bench", "RuntimeOverhead"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        preexec_fn=default_sigint)
     for line in proc.stdout:
         if "Benchmarking" in line:  # asv has started running benchmarks
             break
