@@ -28,12 +28,18 @@ def run_main(project, *args, env=None):
     )
 
 
-def default_sigint():
-    """``preexec_fn`` for a child that a test interrupts as a terminal's Ctrl-C would: a
-    terminal's foreground job starts with SIGINT's default action, but a job started in the
-    background of a non-interactive shell (``cmd &``, nohup) inherits SIGINT ignored, and
-    Python then never raises KeyboardInterrupt; the test would see the run finish instead."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def terminal_job(command, env):
+    """Start ``command`` as a terminal's foreground job, for a test to interrupt with ``ctrl_c``:
+    its own process group, and SIGINT's default action. A job started in the background of a
+    non-interactive shell (``cmd &``, nohup) inherits SIGINT ignored, and Python then never
+    raises KeyboardInterrupt; the test would see the run finish instead."""
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def ctrl_c(proc):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C."""
+    os.killpg(proc.pid, signal.SIGINT)
 
 
 def snapshot(project):

@@ -8,11 +8,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from asv.results import Results
 
-from conftest import default_sigint, make_project, run_main, snapshot
+from conftest import ctrl_c, make_project, run_main, snapshot, terminal_job
 
 
 @pytest.fixture
@@ -157,23 +158,16 @@ def test_crash_in_one_variant_still_records_the_others(tmp_path):
 
 
 def test_ctrl_c_records_nothing_partial_and_keeps_earlier_results(project):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     before = snapshot(project)
     env = dict(os.environ, HOME=project)
-    proc = subprocess.Popen(
+    proc = terminal_job(
         [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", "ci-cpu",
-         "--device", "cpu", "--quick", "--bench", "RuntimeOverhead"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-        preexec_fn=default_sigint)
+         "--device", "cpu", "--quick", "--bench", "RuntimeOverhead"], env)
     for line in proc.stdout:
         if "Benchmarking" in line:  # asv has started running benchmarks
             break
     time.sleep(3)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    ctrl_c(proc)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert "interrupted" in err

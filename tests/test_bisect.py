@@ -5,13 +5,12 @@ import glob
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, default_sigint, make_project
+from conftest import ROOT, ctrl_c, make_project, terminal_job
 from torch_standin import OVERHEAD_SUBJECT, build_command, builds_log, git, make_standin
 
 # One process per commit, pinned to CPU 0, away from the default (last) CPU that any other
@@ -19,7 +18,8 @@ from torch_standin import OVERHEAD_SUBJECT, build_command, builds_log, git, make
 # so that a slow spell of the machine shorter than a second cannot move a commit's median.
 # With 5 samples a commit was measured in about 25 ms, and a fresh-clone CI run read the
 # good commit at 129 us (20-23 us here; its bad commit 218 us, 76-84 us here): the overhead
-# commit's 3.4-3.9x read 1.70x. The 2 s window costs about 10 s per bisect.
+# commit's 3.36-4.03x read 1.70x. The 2 s window costs about 7 s per bisect (68 s
+# against 61 s, side by side).
 FAST = ["--attribute", "repeat=(20,2000,2.0)", "--attribute", "rounds=1", "--cpu-affinity", "0"]
 # The stand-in's overhead commit read 3.36-4.03x the good commit in the bisects on the 2-core
 # CPU machine; unchanged commits read 0.81-1.40x (1.40 in one CI run). A bad commit is one
@@ -113,13 +113,12 @@ def test_bisect_names_the_overhead_commit_skips_a_broken_build_and_resumes(stand
 
 
 def test_ctrl_c_exits_130_and_keeps_the_state(standin):
-    proc = subprocess.Popen(standin.command(standin.commits["good"], standin.commits["bad"], build="sleep 60"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=standin.env(),
-                            start_new_session=True, preexec_fn=default_sigint)
+    proc = terminal_job(standin.command(standin.commits["good"], standin.commits["bad"], build="sleep 60"),
+                        standin.env())
     for line in proc.stdout:
         if "building" in line:
             break
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    ctrl_c(proc)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "interrupted; state kept in" in one_error_line(subprocess.CompletedProcess([], 130, "", err))
