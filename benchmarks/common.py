@@ -115,11 +115,39 @@ SEED_PARAM_NAMES = ["requires_grad", "inference_mode", "backward", "dynamic"]
 VARIANTS = list(itertools.product(*SEED_PARAMS))
 
 
+# Host-clock benchmarks time this many back-to-back calls at once (see per_call_clock).
+CALLS_PER_TIMING = 10
+
+
+def per_call_clock():
+    """asv ``timer`` of the host-clock benchmarks: ``perf_counter`` divided by
+    ``CALLS_PER_TIMING``, so that a timing of that many back-to-back calls is recorded by asv
+    as seconds per call.
+
+    Written by hand because asv_runner 0.3 has no other way to time calls back to back: with
+    a ``setup`` present it re-runs ``setup`` before *every* timed invocation, reading its six
+    timing attributes again each time (asv#966), even with ``number`` > 1. That work between
+    calls evicts what the next call finds in the CPU's caches: timed one at a time, the
+    headline read 1.08-1.21 of a batched ``torch.utils.benchmark.Timer`` on the 2-core CPU,
+    against 0.98-1.08 at ten calls per timing, and 0.98-1.09 on the H200 (``python -m
+    torch_overhead harness``)."""
+    return time.perf_counter() / CALLS_PER_TIMING
+
+
 def synchronized_clock():
     """asv ``timer`` for synchronized latency: waits for the device before reading the
     clock, so a timed call includes its GPU work (and one synchronize, about 7 us idle)."""
     torch.cuda.synchronize()
     return time.perf_counter()
+
+
+def synchronized(method):
+    """Decorator: time ``method``, which makes one call, on ``synchronized_clock``, with as
+    many calls per sample as the host clock's samples: each call's own latency, not the
+    throughput of calls queued back to back."""
+    method.timer = synchronized_clock
+    method.number = _Sampling.number * CALLS_PER_TIMING
+    return method
 
 
 def device():
@@ -146,17 +174,21 @@ def skip_invalid_variant(requires_grad, inference_mode, backward):
         raise NotImplementedError("backward needs requires_grad=True: there is no graph to differentiate")
 
 
-def work(fn, a, inference_mode, backward, loss=None):
-    """The seed's ``_work()``: one call of ``fn(a)`` (inside ``torch.inference_mode()`` when
-    set), or with backward only ``loss.backward()``; without a prepared ``loss`` (warm-up,
-    first calls) a fresh ``fn(a).sum()`` is built first."""
+def work(fn, a, inference_mode, backward, losses=None, calls=1):
+    """The seed's ``_work()``, ``calls`` times back to back: ``fn(a)`` (inside
+    ``torch.inference_mode()`` when set), or with backward only ``.backward()`` of each of
+    ``losses``, the fresh ``add1(a).sum()`` graphs the seed's ``_prepare()`` built untimed;
+    without them (warm-up, first calls) each call builds its own first."""
     if backward:
-        (fn(a).sum() if loss is None else loss).backward()
+        for loss in losses if losses is not None else (fn(a).sum() for _ in range(calls)):
+            loss.backward()
     elif inference_mode:
-        with torch.inference_mode():
-            fn(a)
+        for _ in range(calls):
+            with torch.inference_mode():
+                fn(a)
     else:
-        fn(a)
+        for _ in range(calls):
+            fn(a)
 
 
 def check_build():
@@ -195,16 +227,17 @@ class _Sampling:
     """How every per-call timing of the suite is sampled, so that the layers, the floor and
     the headline stay comparable. The leading underscore keeps asv from collecting it."""
 
-    # Each sample is the mean of `number` calls, each timed on its own with setup()
-    # re-run before it (asv_runner 0.3); `repeat` samples per process, `rounds`
-    # processes per variant. On the H200 machine the whole CPU runs up to 2x slower for
-    # spells of seconds (`python -m torch_overhead noise`); spreading each process's
-    # samples over 0.75 s instead of about 0.1 s did not narrow the spread between runs
-    # there (16-90% against 23-74%) and cost 20 s per run, so samples stay short.
-    number = 50
+    # A sample is the mean of `number` timings of CALLS_PER_TIMING back-to-back calls each
+    # (50 calls), setup() re-run before each timing (asv_runner 0.3); `repeat` samples per
+    # process, `rounds` processes per variant. On the H200 machine the whole CPU runs up to
+    # 2x slower for spells of seconds (`python -m torch_overhead noise`); spreading each
+    # process's samples over 0.75 s instead of about 0.1 s did not narrow the spread between
+    # runs there (16-90% against 23-74%) and cost 20 s per run, so samples stay short.
+    number = 5
     repeat = (10, 20, 10.0)
     rounds = 2
     warmup_time = 0.2
+    timer = staticmethod(per_call_clock)
 
 
 class _Add1Variants(_Sampling):
@@ -212,10 +245,10 @@ class _Add1Variants(_Sampling):
 
     Everything the seed's contract fixes lives here once: the parameters and their skips,
     compile-once-then-warm-up (``_prepare_once``), the untimed fresh forward graph before
-    each timed backward (``_prepare``), the timed call (``_work``), and the two clocks:
-    ``time_add1`` is host time (no synchronize, as the seed), ``time_add1_synchronized``
-    (CUDA only) waits for the device around each call. The leading underscore keeps asv
-    from collecting this base class itself.
+    each timed backward (``_prepare``), the timed calls (``_work``), and the two clocks:
+    ``time_add1`` is host time per call of back-to-back calls (no synchronize, as the
+    seed), ``time_add1_synchronized`` (CUDA only) waits for the device around each call.
+    The leading underscore keeps asv from collecting this base class itself.
     """
 
     params = SEED_PARAMS
@@ -257,18 +290,19 @@ class _Add1Variants(_Sampling):
         # the H200 against 1-4% with the fetch alone (same process, interleaved samples).
         variant = (requires_grad, inference_mode, backward, dynamic)
         self.add1, self.a = compile_once((type(self).__name__,) + variant, lambda: self._first_setup(*variant))
-        # The seed's _prepare(): a fresh forward graph for the timed backward.
-        self.loss = self.add1(self.a).sum() if backward else None
+        # The seed's _prepare(): a fresh forward graph for each timed backward. The
+        # synchronized clock's one call per timing uses the first; the others are dropped.
+        self.losses = [self.add1(self.a).sum() for _ in range(CALLS_PER_TIMING)] if backward else None
 
     def time_add1(self, requires_grad, inference_mode, backward, dynamic):
-        """One call of add1, or only ``.backward()`` of a fresh ``add1(a).sum()`` when backward
-        is set. Host time: no device synchronize, as in the seed."""
-        work(self.add1, self.a, inference_mode, backward, self.loss)
+        """CALLS_PER_TIMING back-to-back calls of add1, or only ``.backward()`` of as many
+        fresh ``add1(a).sum()`` when backward is set; asv records seconds per call
+        (``per_call_clock``). Host time: no device synchronize, as in the seed."""
+        work(self.add1, self.a, inference_mode, backward, self.losses, CALLS_PER_TIMING)
 
+    @synchronized
     @cuda_only(VARIANTS)
     def time_add1_synchronized(self, requires_grad, inference_mode, backward, dynamic):
-        """As time_add1, with the device synchronized before and after each call: the
+        """One call as in time_add1, with the device synchronized before and after: the
         latency a caller waiting for the result sees. CUDA only (CPU ops are synchronous)."""
-        self.time_add1(requires_grad, inference_mode, backward, dynamic)
-
-    time_add1_synchronized.timer = synchronized_clock
+        work(self.add1, self.a, inference_mode, backward, self.losses and self.losses[:1])

@@ -7,7 +7,7 @@ another device they are recorded as skipped.
 
 import torch
 
-from .common import _Sampling, compile_once, cuda_only, device, synchronized_clock
+from .common import CALLS_PER_TIMING, _Sampling, compile_once, cuda_only, device, synchronized
 
 
 class _Floor(_Sampling):
@@ -20,15 +20,16 @@ class _Floor(_Sampling):
 
     @cuda_only([()])
     def time_launch(self):
-        """One launch/replay. Host time: no device synchronize."""
-        self.launch()
+        """CALLS_PER_TIMING back-to-back launches/replays; asv records seconds per launch.
+        Host time: no device synchronize."""
+        for _ in range(CALLS_PER_TIMING):
+            self.launch()
 
+    @synchronized
     @cuda_only([()])
     def time_launch_synchronized(self):
         """One launch/replay with the device synchronized before and after."""
         self.launch()
-
-    time_launch_synchronized.timer = synchronized_clock
 
 
 def _triton_add1():
@@ -51,7 +52,7 @@ def _triton_add1():
 class TritonLaunch(_Floor):
     """A hand-written Triton ``a + 1`` kernel launched directly (grid of one block)."""
 
-    version = "floor-triton-launch-2"
+    version = "floor-triton-launch-3"
 
     def prepare(self):
         kernel = _triton_add1()
@@ -67,7 +68,7 @@ class TritonLaunch(_Floor):
 class CudaGraphReplay(_Floor):
     """``a + 1`` captured once in a ``torch.cuda.CUDAGraph``; each call is ``graph.replay()``."""
 
-    version = "floor-cuda-graph-replay-2"
+    version = "floor-cuda-graph-replay-3"
 
     def prepare(self):
         a = torch.ones(2, device=device())

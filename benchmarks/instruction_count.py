@@ -113,12 +113,12 @@ def count_variants(variants, shim=None, calls=CALLS):
                 grind.zero_stats()
             total = 0
             for _ in range(calls):
-                loss = add1(a).sum() if backward else None  # the seed's _prepare(), not counted
+                losses = [add1(a).sum()] if backward else None  # the seed's _prepare(), not counted
                 if grind:
                     grind.toggle_collect()
                 else:
                     start = counter.start()
-                work(add1, a, inference_mode, backward, loss)
+                work(add1, a, inference_mode, backward, losses)
                 if grind:
                     grind.toggle_collect()
                 else:

@@ -17,7 +17,7 @@ from .runtime_overhead import add1
 class Eager(_Add1Variants):
     """``a + 1`` with no compile: the work every compiled layer wraps."""
 
-    version = "layers-eager-2"
+    version = "layers-eager-3"
 
     def build(self, dynamic):
         return add1
@@ -31,7 +31,7 @@ class Eager(_Add1Variants):
 class DynamoEager(_Add1Variants):
     """Dynamo alone: guards and frame evaluation around the eager graph (backend "eager")."""
 
-    version = "layers-dynamo-eager-2"
+    version = "layers-dynamo-eager-3"
 
     def build(self, dynamic):
         return torch.compile(add1, backend="eager", fullgraph=True, dynamic=dynamic)
@@ -40,7 +40,7 @@ class DynamoEager(_Add1Variants):
 class AotAutograd(_Add1Variants):
     """Dynamo + AOTAutograd, no Inductor (backend "aot_eager")."""
 
-    version = "layers-aot-eager-2"
+    version = "layers-aot-eager-3"
 
     def build(self, dynamic):
         return torch.compile(add1, backend="aot_eager", fullgraph=True, dynamic=dynamic)
@@ -49,7 +49,7 @@ class AotAutograd(_Add1Variants):
 class InductorCudaGraphs(_Add1Variants):
     """Inductor with CUDA graphs (mode "reduce-overhead"): kernel launches replayed as a graph."""
 
-    version = "layers-inductor-cudagraphs-2"
+    version = "layers-inductor-cudagraphs-3"
 
     def build(self, dynamic):
         return torch.compile(add1, backend="inductor", mode="reduce-overhead", fullgraph=True, dynamic=dynamic)
@@ -63,7 +63,7 @@ class InductorCudaGraphs(_Add1Variants):
 class InductorCppWrapper(_Add1Variants):
     """Inductor with its C++ wrapper (``cpp_wrapper``): the Python wrapper code compiled away."""
 
-    version = "layers-inductor-cpp-wrapper-2"
+    version = "layers-inductor-cpp-wrapper-3"
     timeout = 600  # a cold C++ wrapper build is a full C++ compile
     # One process per variant, not two as the other layers: every process builds its C++
     # wrapper again, about 36 s each on the H200 (ten variants: 358 s host clock, 442 s

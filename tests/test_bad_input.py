@@ -84,7 +84,7 @@ def test_results_of_another_benchmark_version(project):
     before = snapshot(project)
     result = run_main(project, "--device", "cpu", "--quick")
     assert result.returncode == 2
-    assert "'runtime_overhead-0', the suite is at 'runtime_overhead-2'" in one_error_line(result)
+    assert "'runtime_overhead-0', the suite is at 'runtime_overhead-3'" in one_error_line(result)
     assert snapshot(project) == before
 
 

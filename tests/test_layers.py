@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -15,8 +16,8 @@ from conftest import ROOT
 
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TORCH_OVERHEAD_DEVICE", "cpu")
-from benchmarks import floor, layers  # noqa: E402
-from benchmarks.common import _Add1Variants  # noqa: E402
+from benchmarks import common, floor, layers  # noqa: E402
+from benchmarks.common import CALLS_PER_TIMING, _Add1Variants  # noqa: E402
 from test_suite import results_file  # noqa: E402
 
 LAYERS = ["Eager", "DynamoEager", "AotAutograd", "InductorCppWrapper"]
@@ -56,6 +57,41 @@ def test_no_seed_variant_recompiles_during_measurement(recorded_project):
     values = results.get_result_value(name, results.get_result_params(name))
     counted = [v for v in values if v is not None and not math.isnan(v)]
     assert len(counted) == 10 and set(counted) == {0}
+
+
+def test_asv_records_seconds_per_call_of_back_to_back_calls(monkeypatch):
+    """asv_runner's own timing loop, as a benchmark process runs it, over an add1 that takes
+    at least 1 ms a call: a timing makes CALLS_PER_TIMING calls and asv records each sample
+    per call, not per timing."""
+    from asv_runner.discovery import get_benchmark_from_name
+
+    calls = []
+
+    def slow_add1(a):
+        calls.append(a)
+        time.sleep(0.001)
+        return a + 1
+
+    monkeypatch.setattr(common, "_compiled", {})  # nothing compiled by another test
+    monkeypatch.setattr(layers.Eager, "build", lambda self, dynamic: slow_add1)
+    monkeypatch.setattr(layers.Eager, "repeat", 3)
+    monkeypatch.setattr(layers.Eager, "warmup_time", 0)
+    bench = get_benchmark_from_name(os.path.join(ROOT, "benchmarks"), "layers.Eager.time_add1-0")
+    assert not bench.do_setup()
+    calls.clear()  # warm-up
+    samples = bench.run(False, False, False, False)["samples"]
+    assert len(samples) == 3 and all(0.001 <= s < 0.003 for s in samples), samples
+    assert len(calls) == 3 * bench.number * CALLS_PER_TIMING
+
+
+def test_each_timed_backward_has_its_own_fresh_graph():
+    """The seed's _prepare() per call: setup builds one fresh add1(a).sum() per call of a
+    timing, and the timing runs .backward() once on each (the gradient counts them)."""
+    bench = layers.Eager()
+    bench.setup(True, False, True, False)
+    bench.a.grad = None  # warm-up's backward calls
+    bench.time_add1(True, False, True, False)
+    assert torch.equal(bench.a.grad, torch.full((2,), float(CALLS_PER_TIMING)))
 
 
 class _ShapeChanging(_Add1Variants):

@@ -18,8 +18,9 @@ there, the reference of a backward variant falling in a slow spell that the runs
 The reference is deliberately not asv, and pooled over two processes per variant as asv
 pools its two rounds: ``torch.utils.benchmark.Timer.blocked_autorange``
 for the forward variants (batched calls, no per-call clock reads or setup), and for
-backward a plain loop, because Timer cannot build the fresh ``add1(a).sum()`` each
-backward needs outside the timed region. The last run's results stay recorded.
+backward a plain loop over blocks of as many backward calls as asv times at once, because
+Timer cannot build the fresh ``add1(a).sum()`` each backward needs outside the timed
+region. The last run's results stay recorded.
 """
 
 import json
@@ -57,8 +58,10 @@ def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HE
 def _reference_times(variant, class_path, cpu):
     """Per-call seconds of one variant of the ``benchmarks.<class_path>`` layer, in this
     (forked) process pinned to ``cpu`` as asv pins its benchmark processes: a list of block
-    means (Timer) or of single backward calls (plain loop)."""
+    means (Timer) or of blocks of backward calls (plain loop)."""
     import importlib
+
+    from benchmarks.common import CALLS_PER_TIMING
 
     if cpu != "none":
         os.sched_setaffinity(0, {int(cpu)})
@@ -69,11 +72,12 @@ def _reference_times(variant, class_path, cpu):
     add1, a = layer()._prepare_once(*variant)
     if backward:
         times = []
-        for _ in range(1000):
-            loss = add1(a).sum()
+        for _ in range(100):
+            losses = [add1(a).sum() for _ in range(CALLS_PER_TIMING)]
             start = time.perf_counter()
-            loss.backward()
-            times.append(time.perf_counter() - start)
+            for loss in losses:
+                loss.backward()
+            times.append((time.perf_counter() - start) / CALLS_PER_TIMING)
         return times
     return list(reference_timer(add1, a, inference_mode).blocked_autorange(min_run_time=0.5).times)
 

@@ -5,15 +5,16 @@ builds each forward variant of the benchmark through asv_runner itself
 (``get_benchmark_from_name``, as a benchmark process does) and times it four ways,
 interleaved round by round in one process pinned to one CPU:
 
-* asv: asv_runner's per-call timer with its ``redo_setup`` before every timed call
-  (teardown, skip checks, our ``setup``, re-reading the timing attributes), as ``asv run``;
-* our setup: the same per-call timer with only our ``setup`` between calls;
-* no setup: the same per-call timer with nothing between calls;
+* asv: asv_runner's timer with its ``redo_setup`` before every timing of
+  ``CALLS_PER_TIMING`` calls (teardown, skip checks, our ``setup``, re-reading the timing
+  attributes), as ``asv run``;
+* our setup: the same timer with only our ``setup`` between timings;
+* no setup: the same timer with nothing between timings;
 * reference: the batched ``torch.utils.benchmark.Timer`` that ``figures`` compares against.
 
-So asv - our setup is asv_runner's own work between calls, our setup - no setup is ours,
-and no setup - reference is timing each call on its own (two clock reads, asv's call
-chain down to ``time_add1``). ``figures`` sets asv's runs against a reference taken in
+So asv - our setup is asv_runner's own work between timings, our setup - no setup is
+ours, and no setup - reference is asv's way of timing (two clock reads per timing, asv's
+call chain down to ``time_add1``). ``figures`` sets asv's runs against a reference taken in
 other processes, which mixes the harness with process-to-process noise; this has no such
 noise, and asv_runner reports nothing like it. Backward variants are left out: their
 reference is a plain loop with its own per-call work.
@@ -25,11 +26,10 @@ import itertools
 import os
 import statistics
 import sys
-import time
 
 from .figures import reference_timer, refuse_unknown_benchmark
 
-CALLS = 50  # per sample, as the suite's `number`
+REFERENCE_CALLS = 200  # per reference sample
 
 
 def measure(project_root, benchmark, rounds):
@@ -53,17 +53,17 @@ def measure(project_root, benchmark, rounds):
         asv = bench._get_interleaved_timer(*variant)
         bench._redo_setup_next = True  # do_setup above was the first setup, as asv does
         call = bench._param_bound_func(*variant)
-        ours = _SetupInterleavedTimer(call, lambda: instance.setup(*variant), time.perf_counter)
-        none = _SetupInterleavedTimer(call, lambda: None, time.perf_counter)
+        ours = _SetupInterleavedTimer(call, lambda: instance.setup(*variant), bench.timer)
+        none = _SetupInterleavedTimer(call, lambda: None, bench.timer)
         reference = reference_timer(instance.add1, instance.a, variant[1])
         samples = ([], [], [], [])
         for _ in range(rounds):
             # Whatever is timed first after the reference reads up to 10% slow (seen on the
             # 2-core CPU): a throwaway sample takes that place.
-            none.timeit(CALLS)
+            none.timeit(bench.number)
             for timer, kept in zip((asv, ours, none), samples):
-                kept.append(timer.timeit(CALLS) / CALLS)
-            samples[3].append(reference.timeit(4 * CALLS).median)
+                kept.append(timer.timeit(bench.number) / bench.number)
+            samples[3].append(reference.timeit(REFERENCE_CALLS).median)
         results[variant] = tuple(statistics.median(s) for s in samples)
     return results
 

@@ -78,7 +78,8 @@ def check(results_dir, machine, commit, env_name, benchmark_dir):
         if class_name in pinned and recorded != pinned[class_name]:
             raise RecordedResultsError(
                 f"{path} holds {name} at version {recorded!r}, the suite is at {pinned[class_name]!r}; "
-                "a new run would drop those results: move the file aside first"
+                "a new run would drop those results: move the file aside first, or drop that benchmark's "
+                f"old results from every file with `python -m asv rm -y benchmark={name}` to re-record it"
             )
 
 
