@@ -26,8 +26,8 @@ class RuntimeOverhead(_Add1Variants):
         return torch.compile(add1, backend="inductor", fullgraph=True, dynamic=dynamic)
 
     def track_recompiles(self, requires_grad, inference_mode, backward, dynamic):
-        """Graphs Dynamo compiled during 100 calls made after warm-up exactly as the timed
-        calls are made: anything but 0 means the timings include recompilation."""
+        """Graphs Dynamo compiled during 100 timings (1,000 calls) made after warm-up exactly
+        as the timed ones are made: anything but 0 means the timings include recompilation."""
         torch._dynamo.config.error_on_recompile = False  # count them here instead of failing
         before = graphs_compiled()
         for _ in range(100):
