@@ -176,12 +176,13 @@ def skip_invalid_variant(requires_grad, inference_mode, backward):
 
 def work(fn, a, inference_mode, backward, losses=None, calls=1):
     """The seed's ``_work()``, ``calls`` times back to back: ``fn(a)`` (inside
-    ``torch.inference_mode()`` when set), or with backward only ``.backward()`` of each of
-    ``losses``, the fresh ``add1(a).sum()`` graphs the seed's ``_prepare()`` built untimed;
-    without them (warm-up, first calls) each call builds its own first."""
+    ``torch.inference_mode()`` when set), or with backward only ``.backward()`` of a fresh
+    ``add1(a).sum()`` graph that the seed's ``_prepare()`` built untimed, popped from the
+    list ``losses`` (a graph can be differentiated once); without them (warm-up) each call
+    builds its own first."""
     if backward:
-        for loss in losses if losses is not None else (fn(a).sum() for _ in range(calls)):
-            loss.backward()
+        for _ in range(calls):
+            (losses.pop() if losses is not None else fn(a).sum()).backward()
     elif inference_mode:
         for _ in range(calls):
             with torch.inference_mode():
@@ -253,6 +254,7 @@ class _Add1Variants(_Sampling):
 
     params = SEED_PARAMS
     param_names = SEED_PARAM_NAMES
+    losses = None  # with backward: the fresh forward graphs that setup built for the next timing
     timeout = 300  # a cold Inductor compile on a 2-core CPU takes about 20 s
 
     def build(self, dynamic):
@@ -290,9 +292,12 @@ class _Add1Variants(_Sampling):
         # the H200 against 1-4% with the fetch alone (same process, interleaved samples).
         variant = (requires_grad, inference_mode, backward, dynamic)
         self.add1, self.a = compile_once((type(self).__name__,) + variant, lambda: self._first_setup(*variant))
-        # The seed's _prepare(): a fresh forward graph for each timed backward. The
-        # synchronized clock's one call per timing uses the first; the others are dropped.
-        self.losses = [self.add1(self.a).sum() for _ in range(CALLS_PER_TIMING)] if backward else None
+        # The seed's _prepare(): a fresh forward graph for each backward the next timing may
+        # make. Each timed backward pops the graph it spends, so only those are rebuilt: ten
+        # after a host-clock timing, one after a synchronized one (which left nine unspent).
+        if backward:
+            unspent = self.losses or []
+            self.losses = unspent + [self.add1(self.a).sum() for _ in range(CALLS_PER_TIMING - len(unspent))]
 
     def time_add1(self, requires_grad, inference_mode, backward, dynamic):
         """CALLS_PER_TIMING back-to-back calls of add1, or only ``.backward()`` of as many
@@ -305,4 +310,4 @@ class _Add1Variants(_Sampling):
     def time_add1_synchronized(self, requires_grad, inference_mode, backward, dynamic):
         """One call as in time_add1, with the device synchronized before and after: the
         latency a caller waiting for the result sees. CUDA only (CPU ops are synchronous)."""
-        work(self.add1, self.a, inference_mode, backward, self.losses and self.losses[:1])
+        work(self.add1, self.a, inference_mode, backward, self.losses)
