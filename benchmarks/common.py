@@ -49,6 +49,8 @@ if "discover" not in sys.argv[1:2]:
 
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
+# Set to 1 by the runner when a CUDA run includes the C++-wrapper layer (see _warm_forkserver).
+CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"
 WARMUP_CALLS = 10  # as the seed's _prepare_once()
 
 
@@ -59,6 +61,12 @@ def on_cuda():
     return wanted == "cuda" or (wanted == "" and torch.cuda.is_available())
 
 
+def wants_cpp_build():
+    """Whether this run's benchmarks have Inductor compile C++: every CPU run, and a CUDA run
+    that includes the C++-wrapper layer (the runner says so through CPP_WRAPPER_ENV_VAR)."""
+    return not on_cuda() or os.environ.get(CPP_WRAPPER_ENV_VAR) == "1"
+
+
 def _warm_forkserver():
     """Compute, once in asv's forkserver, facts about the installed build that the first
     compile of every forked benchmark process would otherwise compute again, each cached
@@ -66,9 +74,13 @@ def _warm_forkserver():
 
     * the hashes of torch's and Triton's source files that key Inductor's on-disk caches
       (0.16 s and 0.36 s of a process's 0.88 s setup on the H200);
-    * on the CPU, which vector instruction sets work, which Inductor finds out by building
-      and loading test programs in about ten subprocesses (0.9 of a process's 1.5 s setup
-      on the 2-core CPU machine).
+    * where Inductor compiles C++ (on the CPU, and on CUDA for the C++-wrapper layer, whose
+      flags it derives even when its wrapper comes from the on-disk cache), which vector
+      instruction sets work, which Inductor finds out by building and loading test programs
+      in about ten subprocesses: 0.9 of a process's 1.5 s setup on the 2-core CPU machine,
+      47-53 s of a C++-wrapper process's on the H200, where each subprocess imports torch
+      (profiled, both caches hit). On CUDA only when the run includes that layer
+      (``wants_cpp_build``): the forkserver would otherwise pay for it in every run.
 
     A process forked from here no longer starts cold: the cold compile time
     (``compile_time.py``) is taken in a spawned interpreter for that reason.
@@ -79,7 +91,7 @@ def _warm_forkserver():
     codecache.torch_key()
     if HAS_TRITON:
         triton_key()
-    if not on_cuda():
+    if wants_cpp_build():
         from torch._inductor import cpu_vec_isa
 
         cpu_vec_isa.valid_vec_isa_list()

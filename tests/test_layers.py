@@ -149,6 +149,27 @@ def test_missing_triton_is_a_skip_with_a_reason(monkeypatch):
         floor._triton_add1()
 
 
+def test_cuda_runs_probe_vector_isas_in_the_forkserver_only_when_they_include_the_cpp_wrapper(monkeypatch):
+    """The C++-wrapper layer's processes each spent 47-53 s on the H200 probing the CPU's vector
+    instruction sets: the runner tells the forkserver to do it once when, and only when, the
+    selected benchmarks include that layer (the default CUDA run does not)."""
+    from torch_overhead.run import SLOW_ON_CUDA, runs_cpp_wrapper
+
+    default_cuda = ["^(?!(" + "|".join(SLOW_ON_CUDA) + r")\.)"]
+    assert not runs_cpp_wrapper(default_cuda)
+    assert not runs_cpp_wrapper([r"^runtime_overhead\."])
+    assert runs_cpp_wrapper([])  # --slow: everything
+    assert runs_cpp_wrapper([r"^layers\.InductorCppWrapper\.time_add1_synchronized\(True, False"])
+    assert runs_cpp_wrapper(["time_add1$"])
+
+    monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cuda")
+    for flag, wanted in (("0", False), ("1", True)):
+        monkeypatch.setenv(common.CPP_WRAPPER_ENV_VAR, flag)
+        assert common.wants_cpp_build() is wanted
+    monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cpu")
+    assert common.wants_cpp_build()  # CPU Inductor compiles C++ in every layer
+
+
 def test_cpp_wrapper_that_cannot_compile_is_a_skip(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
     with torch._inductor.config.patch({"cpp.cxx": (None, "/nonexistent/g++")}):

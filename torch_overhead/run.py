@@ -16,7 +16,9 @@ written. Benchmarks that fail in step 4 are reported by asv and give exit status
 the variants that ran are still recorded.
 """
 
+import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -43,6 +45,14 @@ ENV_TYPE = InstalledTorch.tool_name
 # alone would break the 5-minute default run; on the CPU all 10 variants take 24-28 s.
 SLOW_BENCHMARKS = ("compile_time", "instruction_count")
 SLOW_ON_CUDA = (r"layers\.InductorCppWrapper",)
+CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # read by benchmarks/common.py
+# The C++-wrapper layer's benchmark names as asv matches --bench patterns against them: bare,
+# and with each of the seed's parameter sets.
+CPP_WRAPPER_NAMES = [
+    f"layers.InductorCppWrapper.{method}{params}"
+    for method in ("time_add1", "time_add1_synchronized")
+    for params in [""] + [f"({', '.join(values)})" for values in itertools.product(("False", "True"), repeat=4)]
+]
 
 
 class CloneError(RuntimeError):
@@ -96,10 +106,18 @@ def asv_runner_path(project_root):
     return shim
 
 
-def benchmark_env(device, commit, project_root):
+def runs_cpp_wrapper(patterns):
+    """Whether ``asv run --bench`` with these patterns (none: every benchmark) runs any of the
+    C++-wrapper layer: then the forkserver probes the CPU's vector instruction sets once, which
+    every one of that layer's processes would otherwise do again (``common._warm_forkserver``)."""
+    return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
+
+
+def benchmark_env(device, commit, project_root, patterns=()):
     env = dict(os.environ)
     env[DEVICE_ENV_VAR] = device
     env[COMMIT_ENV_VAR] = commit
+    env[CPP_WRAPPER_ENV_VAR] = "1" if runs_cpp_wrapper(patterns) else "0"
     # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others
     # replace it with ASV_PYTHONPATH): set both.
     path = os.pathsep.join(p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p)
@@ -161,8 +179,6 @@ def main(args):
     except (ProbeError, recorded.RecordedResultsError, builds.BuildIndexError, CloneError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    env = benchmark_env(device, build.git_version, project_root)
-
     _step(3, f"registering asv machine {machine}")
     # Not `asv machine --machine NAME --yes`: given a name, it stores only the name. Store
     # the host facts asv would guess (CPU, cores, OS, memory) so results say what ran them.
@@ -179,6 +195,7 @@ def main(args):
         run_args += ["--cpu-affinity", args.cpu_affinity]
     slow = SLOW_BENCHMARKS + (SLOW_ON_CUDA if device == "cuda" else ())
     patterns = args.bench or ([] if args.slow else ["^(?!(" + "|".join(slow) + r")\.)"])
+    env = benchmark_env(device, build.git_version, project_root, patterns)
     for pattern in patterns:
         run_args += ["--bench", pattern]
     if args.quick:
