@@ -65,10 +65,6 @@ class InductorCppWrapper(_Add1Variants):
 
     version = "layers-inductor-cpp-wrapper-3"
     timeout = 600  # a cold C++ wrapper build is a full C++ compile
-    # One process per variant, not two as the other layers: every process builds its C++
-    # wrapper again, about 36 s each on the H200 (ten variants: 358 s host clock, 442 s
-    # synchronized); two would take `--slow` there from about 15 to about 28 minutes.
-    rounds = 1
 
     def build(self, dynamic):
         return torch.compile(add1, backend="inductor", fullgraph=True, dynamic=dynamic,

@@ -40,9 +40,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # read by benchmarks/common.py
 ENV_TYPE = InstalledTorch.tool_name
 # Benchmarks that take minutes, by asv name prefix: only run with --slow (or when named by
-# --bench). On CUDA the C++ wrapper layer is one too: a cold C++ build of its CUDA wrapper
-# took 69-106 s per variant on the H200 (docs/measurements/h200-layers-cost.txt), which
-# alone would break the 5-minute default run; on the CPU all 10 variants take 24-28 s.
+# --bench). On CUDA the C++ wrapper layer is one too: its ten variants, both clocks, take
+# 139-148 s on the H200 (docs/measurements/h200-layers-cost.txt), which would take the default
+# run (273 s there) past 5 minutes; on the CPU all 10 variants take 24-28 s.
 SLOW_BENCHMARKS = ("compile_time", "instruction_count")
 SLOW_ON_CUDA = (r"layers\.InductorCppWrapper",)
 CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # read by benchmarks/common.py
