@@ -49,7 +49,7 @@ if "discover" not in sys.argv[1:2]:
 
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
-# Set to 1 by the runner when a CUDA run includes the C++-wrapper layer (see _warm_forkserver).
+# Set to 1 by the runner when a CUDA run includes the C++-wrapper layer (see warm_forked_processes).
 CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"
 WARMUP_CALLS = 10  # as the seed's _prepare_once()
 
@@ -67,10 +67,11 @@ def wants_cpp_build():
     return not on_cuda() or os.environ.get(CPP_WRAPPER_ENV_VAR) == "1"
 
 
-def _warm_forkserver():
-    """Compute, once in asv's forkserver, facts about the installed build that the first
-    compile of every forked benchmark process would otherwise compute again, each cached
-    per process; none touches CUDA:
+def warm_forked_processes():
+    """Compute, once in a process that measuring processes are forked from (asv's forkserver;
+    the parent of ``figures``' reference processes, so that they start as asv's do), facts
+    about the installed build that the first compile of every forked process would otherwise
+    compute again, each cached per process; none touches CUDA:
 
     * the hashes of torch's and Triton's source files that key Inductor's on-disk caches
       (0.16 s and 0.36 s of a process's 0.88 s setup on the H200);
@@ -105,10 +106,11 @@ def child_env(**extra):
     return dict(os.environ, PYTHONPATH=path, **extra)
 
 
-# Only in the forkserver (asv's ``benchmark.py run_server``): elsewhere nothing forks from
-# this process, and the instruction-counting processes must keep their own path.
+# At import only in the forkserver (asv's ``benchmark.py run_server``; ``figures`` calls it
+# before forking its reference processes): elsewhere nothing forks from this process, and the
+# instruction-counting processes must keep their own path.
 if sys.argv[1:2] == ["run_server"]:
-    _warm_forkserver()
+    warm_forked_processes()
 
 
 def cuda_only(variants):

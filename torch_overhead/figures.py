@@ -99,9 +99,12 @@ def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)
     processes are pinned to the CPU the asv runs were pinned to: pinned here, every later asv
     run (asv, its forkserver, the benchmark process) would share that one CPU (the CPU suite
     read 6-13% slower in the runs after the first). Devices as in TORCH_OVERHEAD_DEVICE; the
-    project root must be on sys.path."""
-    import benchmarks.common  # noqa: F401 (makes the import of torch fork-safe for CUDA first)
+    project root must be on sys.path. Their parent first does what asv's forkserver does once
+    (``warm_forked_processes``), so each starts as asv's benchmark processes do."""
+    import benchmarks.common  # makes the import of torch fork-safe for CUDA first
 
+    os.environ[run.CPP_WRAPPER_ENV_VAR] = "1" if run.runs_cpp_wrapper([class_path]) else "0"
+    benchmarks.common.warm_forked_processes()
     medians = {}
     for variant in variants:
         pooled = []
