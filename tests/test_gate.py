@@ -129,3 +129,17 @@ def test_gate_sensitivity_claims_nothing_when_a_control_run_is_flagged():
     assert not control.endswith("gate: ok"), control
     assert "no minimum detectable change: 1 of 1 runs with nothing injected were flagged" in result.stdout
     assert "minimum detectable change: 200" not in result.stdout
+
+
+def test_gate_sensitivity_never_claims_a_level_below_the_noise_margin():
+    """A level under the margin is flagged only when drift adds the rest: on a noisy host (margin
+    45%) the 8% and 12% levels read +85% and +64% and were once claimed as detectable."""
+    from torch_overhead.gate_sensitivity import minimum_detectable
+
+    levels = [0, 1, 2, 3, 5, 8, 12]
+    noisy = {0: False, 1: True, 2: False, 3: True, 5: False, 8: True, 12: True}
+    assert minimum_detectable(levels, noisy, margin=0.45) is None
+    quiet = {0: False, 1: False, 2: False, 3: False, 5: True, 8: True, 12: True}
+    assert minimum_detectable(levels, quiet, margin=0.025) == 5
+    # flagged from 3% on, but 3% is under a 4% margin: the claim starts at the margin
+    assert minimum_detectable(levels, {**quiet, 3: True}, margin=0.04) == 5
