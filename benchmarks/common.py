@@ -39,6 +39,8 @@ import time  # noqa: E402
 import torch  # noqa: E402
 from asv_runner.benchmarks.mark import skip_for_params  # noqa: E402
 
+from . import reference  # noqa: E402
+
 # Imported here, not at first compile, so that asv's forkserver pays for these imports
 # once instead of every benchmark process paying again (about 6 s each on the 2-core
 # CPU machine, 8-11 s on the H200). asv's discovery step (`asv_runner discover`)
@@ -291,12 +293,15 @@ class _Add1Variants(_Sampling):
         return fn, a
 
     def _first_setup(self, requires_grad, inference_mode, backward, dynamic):
-        """Skip checks and compile: once per process."""
+        """Skip checks and compile (and, for ``figures``, its reference timing): once per process."""
         skip_invalid_variant(requires_grad, inference_mode, backward)
         reason = self.unsupported(device(), requires_grad, inference_mode, backward, dynamic)
         if reason:
             raise NotImplementedError(reason)
-        return self._prepare_once(requires_grad, inference_mode, backward, dynamic)
+        variant = (requires_grad, inference_mode, backward, dynamic)
+        fn, a = self._prepare_once(*variant)
+        reference.record(type(self), variant, fn, a)  # only when `figures` asks for one
+        return fn, a
 
     def setup(self, requires_grad, inference_mode, backward, dynamic):
         # asv_runner re-runs setup before every timed call, and what setup runs evicts what the

@@ -1,19 +1,18 @@
-"""figures: each run is set against its own reference, and taking a reference leaves the
-figures process (and so every later asv run it starts) unpinned."""
+"""figures: each run is set against its own reference, taken in-process by the run's own
+benchmark processes."""
 
-import os
-import subprocess
+import json
 import sys
 
 import pytest
 
 from torch_overhead import figures
-from conftest import ROOT
+from conftest import ROOT, make_project
 
 BASE = (False, False, False, False)
 
 
-def test_each_run_is_compared_with_the_reference_taken_after_it():
+def test_each_run_is_compared_with_its_own_reference():
     # The machine slows 2x between the first and the second run: each run against its own
     # reference reads 1.1 both times; against a pooled reference it would read 0.73 and 1.47.
     runs = [{BASE: 11e-6}, {BASE: 22e-6}]
@@ -25,30 +24,38 @@ def test_each_run_is_compared_with_the_reference_taken_after_it():
     assert ratio == pytest.approx(1.1)
 
 
-def test_taking_a_reference_leaves_the_figures_process_unpinned():
-    cpus = os.sched_getaffinity(0)
-    sys.path.insert(0, ROOT)
-    medians = figures.reference_medians([BASE], str(min(cpus)), processes=1, class_path="layers.Eager")
-    assert medians[BASE] > 0
-    assert os.sched_getaffinity(0) == cpus
+def test_references_are_pooled_per_variant_over_the_processes_of_the_class(tmp_path):
+    path = tmp_path / "refs.jsonl"
+    lines = [{"class": "layers.Eager", "variant": list(BASE), "times": [1e-6, 2e-6], "seconds": 0.5},
+             {"class": "layers.Eager", "variant": list(BASE), "times": [3e-6], "seconds": 0.25},
+             {"class": "layers.DynamoEager", "variant": list(BASE), "times": [9e-6], "seconds": 0.5}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    medians, seconds = figures.read_references(str(path), "layers.Eager")
+    assert medians == {BASE: pytest.approx(2e-6)}
+    assert seconds == pytest.approx(0.75)
 
 
-_REFERENCE_IN_A_FRESH_PROCESS = """
-import os, sys
-os.environ["TORCH_OVERHEAD_DEVICE"] = "cpu"
-sys.path.insert(0, sys.argv[1])
-from torch._inductor import cpu_vec_isa
-from torch_overhead import figures
-figures.reference_medians([(False, False, False, False)], "none", processes=1, class_path="layers.Eager")
-print(cpu_vec_isa.valid_vec_isa_list.cache_info().currsize)
-"""
+def test_each_benchmark_process_of_a_run_times_its_own_reference(tmp_path, monkeypatch):
+    """A real run through the main command, as figures makes it: every asv process appends one
+    reference of the same call (asv's two rounds: two per variant), and every recorded variant
+    gets a reference of the same order as asv's median."""
+    project = make_project(tmp_path / "project")
+    monkeypatch.setenv("HOME", project)  # keep asv's machine file out of the user's home
+    log = str(tmp_path / "run.log")
+    wall, medians, references = figures.run_suite(sys.executable, "cpu", "ci-cpu", "none", project, log,
+                                                  "layers.Eager.time_add1")
+    assert medians and set(references) == set(medians)
+    for variant, median in medians.items():
+        assert 0.2 < median / references[variant] < 5, (variant, median, references[variant])
+    with open(log + ".references.jsonl") as lines:
+        assert len(lines.readlines()) == 2 * len(medians)
+    assert wall > 0
 
 
-def test_reference_processes_are_forked_from_a_parent_warmed_as_asvs_forkserver():
-    """The vector-ISA probes that asv's forkserver runs once are run by the reference processes'
-    parent too: each reference process then starts as asv's do, and does not run them again
-    (the reference step of a figures run took 23-24 s instead of 48-50 s on the 2-core CPU)."""
-    out = subprocess.run([sys.executable, "-c", _REFERENCE_IN_A_FRESH_PROCESS, ROOT], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-1] == "1"  # the parent's own cache: filled before it forked
+def test_a_run_not_made_by_figures_takes_no_reference(monkeypatch):
+    monkeypatch.syspath_prepend(ROOT)
+    from benchmarks import reference
+
+    monkeypatch.delenv(reference.REFERENCE_FILE_ENV_VAR, raising=False)
+    untouchable = object()  # any use of it as add1 or a would raise
+    reference.record(object, BASE, untouchable, untouchable)

@@ -3,24 +3,20 @@
 ``python -m torch_overhead figures [--device cuda|cpu] [--runs 3]`` runs the seed suite
 (every variant of the headline's ``time_add1``; ``--benchmark layers.Eager.time_add1`` or
 another layer's instead) ``--runs`` times through the main command (default settings, not
-``--quick``), timing each, and right after each run times every variant again with a
-reference loop, and prints per variant:
+``--quick``), timing each, and prints per variant:
 
 * the asv median of each run and their spread, (max - min) / min;
 * the reference median (of the runs' references) and the fidelity ratio asv / reference:
-  the median over runs of each run's median over the reference taken right after it;
-* the wall time of each whole run.
+  the median over runs of each run's median over its own reference;
+* the wall time of each whole run, less the time its references took.
 
-Each run is paired with its own reference because the H200 machine's speed drifts over
-minutes: against a single reference taken after all the runs, asv read 0.67-1.63 of it
-there, the reference of a backward variant falling in a slow spell that the runs had missed.
-
-The reference is deliberately not asv, and pooled over two processes per variant as asv
-pools its two rounds: ``torch.utils.benchmark.Timer.blocked_autorange``
-for the forward variants (batched calls, no per-call clock reads or setup), and for
-backward a plain loop over blocks of as many backward calls as asv times at once, because
-Timer cannot build the fresh ``add1(a).sum()`` each backward needs outside the timed
-region. The last run's results stay recorded.
+The reference is deliberately not asv, and taken in-process, in the same run: each of the
+run's benchmark processes times the call once more right after its compile and warm-up,
+before asv's samples (``benchmarks/reference.py``, asked for through
+``REFERENCE_FILE_ENV_VAR``), and the variant's processes are pooled as asv pools its rounds.
+Taken instead in other processes after each run, the reference met other slow spells of the
+shared H200 than the run had: asv/reference 0.64-1.54 there, against 0.97-1.09 in one
+process (``harness``). The last run's results stay recorded.
 """
 
 import json
@@ -31,8 +27,10 @@ import subprocess
 import sys
 import time
 
-from . import forked, recorded, run
+from . import recorded, run
 from .recorded import HEADLINE, latest_medians
+
+REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"  # read by benchmarks/reference.py
 
 
 def _class_path(benchmark):
@@ -41,77 +39,39 @@ def _class_path(benchmark):
 
 
 def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HEADLINE):
-    """One whole main-command run of ``benchmark``'s variants (host clock); returns
-    (wall seconds, {variant: median seconds})."""
+    """One whole main-command run of ``benchmark``'s variants (host clock), each benchmark
+    process also timing its in-process reference; returns (wall seconds less the references'
+    own, {variant: asv median seconds}, {variant: reference median seconds})."""
+    references = log_path + ".references.jsonl"
+    if os.path.exists(references):
+        os.remove(references)
     start = time.perf_counter()
     cmd = run.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu,
                       bench="^" + re.escape(benchmark) + r"\(")
     with open(log_path, "w") as log:
-        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, **{REFERENCE_FILE_ENV_VAR: references})).returncode
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {status}; its output is in {log_path}")
     _, medians = latest_medians(os.path.join(project_root, "results"), machine, benchmark)
-    return wall, medians
+    reference, reference_seconds = read_references(references, _class_path(benchmark))
+    return wall - reference_seconds, medians, reference
 
 
-def _reference_times(variant, class_path, cpu):
-    """Per-call seconds of one variant of the ``benchmarks.<class_path>`` layer, in this
-    (forked) process pinned to ``cpu`` as asv pins its benchmark processes: a list of block
-    means (Timer) or of blocks of backward calls (plain loop)."""
-    import importlib
-
-    from benchmarks.common import CALLS_PER_TIMING
-
-    if cpu != "none":
-        os.sched_setaffinity(0, {int(cpu)})
-
-    module, name = class_path.split(".")
-    layer = getattr(importlib.import_module(f"benchmarks.{module}"), name)
-    requires_grad, inference_mode, backward, dynamic = variant
-    add1, a = layer()._prepare_once(*variant)
-    if backward:
-        times = []
-        for _ in range(100):
-            losses = [add1(a).sum() for _ in range(CALLS_PER_TIMING)]
-            start = time.perf_counter()
-            for loss in losses:
-                loss.backward()
-            times.append((time.perf_counter() - start) / CALLS_PER_TIMING)
-        return times
-    return list(reference_timer(add1, a, inference_mode).blocked_autorange(min_run_time=0.5).times)
-
-
-def reference_timer(add1, a, inference_mode):
-    """The reference for a forward variant: a ``torch.utils.benchmark.Timer`` of the bare call."""
-    import torch
-    import torch.utils.benchmark as tbench
-
-    stmt = "with torch.inference_mode(): add1(a)" if inference_mode else "add1(a)"
-    # The thread count must stay as compiled: Timer's default (1) would trip a guard.
-    return tbench.Timer(stmt=stmt, globals={"torch": torch, "add1": add1, "a": a}, num_threads=torch.get_num_threads())
-
-
-def reference_medians(variants, cpu, processes, class_path=_class_path(HEADLINE)):
-    """Reference median per variant, pooled over ``processes`` forked processes per variant,
-    as asv pools its ``rounds``: on the H200 a process's per-call time is often 1.5-2x
-    another's, so a single-process reference would be a draw, not a reference. Only those
-    processes are pinned to the CPU the asv runs were pinned to: pinned here, every later asv
-    run (asv, its forkserver, the benchmark process) would share that one CPU (the CPU suite
-    read 6-13% slower in the runs after the first). Devices as in TORCH_OVERHEAD_DEVICE; the
-    project root must be on sys.path. Their parent first does what asv's forkserver does once
-    (``warm_forked_processes``), so each starts as asv's benchmark processes do."""
-    import benchmarks.common  # makes the import of torch fork-safe for CUDA first
-
-    os.environ[run.CPP_WRAPPER_ENV_VAR] = "1" if run.runs_cpp_wrapper([class_path]) else "0"
-    benchmarks.common.warm_forked_processes()
-    medians = {}
-    for variant in variants:
-        pooled = []
-        for _ in range(processes):
-            pooled += forked.call(_reference_times, variant, class_path, cpu)
-        medians[variant] = statistics.median(pooled)
-    return medians
+def read_references(path, class_path):
+    """The in-process references that the run's benchmark processes of ``class_path`` appended
+    to ``path`` (``benchmarks/reference.py``): ``{variant: median seconds per call}``, each
+    variant's block times pooled over its processes as asv pools its rounds, and the seconds
+    they took in all."""
+    pooled, seconds = {}, 0.0
+    with open(path) as lines:
+        for line in lines:
+            entry = json.loads(line)
+            if entry["class"] == class_path:
+                pooled.setdefault(tuple(entry["variant"]), []).extend(entry["times"])
+                seconds += entry["seconds"]
+    return {variant: statistics.median(times) for variant, times in pooled.items()}, seconds
 
 
 def refuse_unknown_benchmark(project_root, benchmark):
@@ -143,19 +103,17 @@ def main(args):
     os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
     if refuse_unknown_benchmark(args.project_root, args.benchmark):
         return 2
-    sys.path.insert(0, args.project_root)  # the reference measures the benchmarks asv ran
     walls, runs, references = [], [], []
     log_dir = os.path.join(args.project_root, ".asv")
     os.makedirs(log_dir, exist_ok=True)
     for i in range(args.runs):
         log_path = os.path.join(log_dir, f"figures-run-{i + 1}.log")
-        wall, medians = run_suite(args.python, args.device, args.machine, args.cpu_affinity, args.project_root,
-                                  log_path, args.benchmark)
+        wall, medians, reference = run_suite(args.python, args.device, args.machine, args.cpu_affinity,
+                                             args.project_root, log_path, args.benchmark)
         print(f"run {i + 1}/{args.runs}: {wall:.1f} s wall, {len(medians)} variants", flush=True)
         walls.append(wall)
         runs.append(medians)
-        references.append(reference_medians(sorted(medians), args.cpu_affinity, processes=2,
-                                            class_path=_class_path(args.benchmark)))
+        references.append(reference)
 
     us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
     head = ["requires_grad", "inference_mode", "backward", "dynamic"]
@@ -169,7 +127,7 @@ def main(args):
         print(" | ".join([str(v) for v in variant] + [us(m) for m in meds]
                          + [f"{spread:6.1f}", us(reference), f"{ratio:5.3f}"]))
     print()
-    print("wall seconds per whole run: " + ", ".join(f"{w:.1f}" for w in walls))
+    print("wall seconds per whole run, less its references: " + ", ".join(f"{w:.1f}" for w in walls))
     print(f"worst spread across runs: {worst_spread:.1f}% (target <= 5%)")
     print(f"worst fidelity |asv/ref - 1|: {worst_fidelity * 100:.1f}% (target <= 10%)")
     print(json.dumps({"walls": walls, "worst_spread_pct": worst_spread, "worst_fidelity_pct": worst_fidelity * 100}))

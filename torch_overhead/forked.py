@@ -1,6 +1,6 @@
 """Call a function in a forked child and return its JSON-able result.
 
-The reference and diagnostic measurements (``figures``, ``noise``) run where asv's
+The diagnostic measurements of ``noise`` run where asv's
 benchmark processes run: in a process forked from one that has already imported torch,
 Dynamo and Inductor, so each measurement starts fresh (its own compile, its own place in
 memory) without paying the imports again. A failure in the child is reported there and

@@ -10,13 +10,14 @@ interleaved round by round in one process pinned to one CPU:
   attributes), as ``asv run``;
 * our setup: the same timer with only our ``setup`` between timings;
 * no setup: the same timer with nothing between timings;
-* reference: the batched ``torch.utils.benchmark.Timer`` that ``figures`` compares against.
+* reference: the batched ``torch.utils.benchmark.Timer`` that ``figures`` compares against
+  (``benchmarks/reference.py``).
 
 So asv - our setup is asv_runner's own work between timings, our setup - no setup is
 ours, and no setup - reference is asv's way of timing (two clock reads per timing, asv's
-call chain down to ``time_add1``). ``figures`` sets asv's runs against a reference taken in
-other processes, which mixes the harness with process-to-process noise; this has no such
-noise, and asv_runner reports nothing like it. Backward variants are left out: their
+call chain down to ``time_add1``). ``figures`` sets asv's recorded medians against a
+reference taken in each benchmark process before asv's samples, a moment apart; this
+interleaves the four round by round, and asv_runner reports nothing like it. Backward variants are left out: their
 reference is a plain loop with its own per-call work.
 """
 
@@ -27,7 +28,7 @@ import os
 import statistics
 import sys
 
-from .figures import reference_timer, refuse_unknown_benchmark
+from .figures import refuse_unknown_benchmark
 
 REFERENCE_CALLS = 200  # per reference sample
 
@@ -39,6 +40,7 @@ def measure(project_root, benchmark, rounds):
     from asv_runner.discovery import get_benchmark_from_name
 
     from benchmarks.common import SEED_PARAMS
+    from benchmarks.reference import reference_timer
 
     results = {}
     for idx, variant in enumerate(itertools.product(*SEED_PARAMS)):
