@@ -70,10 +70,9 @@ def wants_cpp_build():
 
 
 def warm_forked_processes():
-    """Compute, once in a process that measuring processes are forked from (asv's forkserver;
-    the parent of ``figures``' reference processes, so that they start as asv's do), facts
-    about the installed build that the first compile of every forked process would otherwise
-    compute again, each cached per process; none touches CUDA:
+    """Compute, once in asv's forkserver, facts about the installed build that the first
+    compile of every forked benchmark process would otherwise compute again, each cached per
+    process; none touches CUDA:
 
     * the hashes of torch's and Triton's source files that key Inductor's on-disk caches
       (0.16 s and 0.36 s of a process's 0.88 s setup on the H200);
@@ -108,9 +107,8 @@ def child_env(**extra):
     return dict(os.environ, PYTHONPATH=path, **extra)
 
 
-# At import only in the forkserver (asv's ``benchmark.py run_server``; ``figures`` calls it
-# before forking its reference processes): elsewhere nothing forks from this process, and the
-# instruction-counting processes must keep their own path.
+# Only in the forkserver (asv's ``benchmark.py run_server``): elsewhere nothing forks from
+# this process, and the instruction-counting processes must keep their own path.
 if sys.argv[1:2] == ["run_server"]:
     warm_forked_processes()
 
