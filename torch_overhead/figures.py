@@ -42,7 +42,7 @@ def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HE
     """One whole main-command run of ``benchmark``'s variants (host clock), each benchmark
     process also timing its in-process reference; returns (wall seconds less the references'
     own, {variant: asv median seconds}, {variant: reference median seconds})."""
-    references = os.path.abspath(log_path) + ".references.jsonl"  # read in the benchmark processes
+    references = os.path.abspath(log_path) + ".references.jsonl"  # written by the benchmark processes, elsewhere
     if os.path.exists(references):
         os.remove(references)
     start = time.perf_counter()
