@@ -51,7 +51,7 @@ if "discover" not in sys.argv[1:2]:
 
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"
 COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"
-# Set to 1 by the runner when a CUDA run includes the C++-wrapper layer (see warm_forked_processes).
+# Set to 1 by the runner when a CUDA run includes the C++-wrapper layer (see _warm_forkserver).
 CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"
 WARMUP_CALLS = 10  # as the seed's _prepare_once()
 
@@ -69,7 +69,7 @@ def wants_cpp_build():
     return not on_cuda() or os.environ.get(CPP_WRAPPER_ENV_VAR) == "1"
 
 
-def warm_forked_processes():
+def _warm_forkserver():
     """Compute, once in asv's forkserver, facts about the installed build that the first
     compile of every forked benchmark process would otherwise compute again, each cached per
     process; none touches CUDA:
@@ -110,7 +110,7 @@ def child_env(**extra):
 # Only in the forkserver (asv's ``benchmark.py run_server``): elsewhere nothing forks from
 # this process, and the instruction-counting processes must keep their own path.
 if sys.argv[1:2] == ["run_server"]:
-    warm_forked_processes()
+    _warm_forkserver()
 
 
 def cuda_only(variants):

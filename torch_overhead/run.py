@@ -109,7 +109,7 @@ def asv_runner_path(project_root):
 def runs_cpp_wrapper(patterns):
     """Whether ``asv run --bench`` with these patterns (none: every benchmark) runs any of the
     C++-wrapper layer: then the forkserver probes the CPU's vector instruction sets once, which
-    every one of that layer's processes would otherwise do again (``common.warm_forked_processes``)."""
+    every one of that layer's processes would otherwise do again (``common._warm_forkserver``)."""
     return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
 
 
