@@ -47,7 +47,8 @@ SLOW_BENCHMARKS = ("compile_time", "instruction_count")
 SLOW_ON_CUDA = (r"layers\.InductorCppWrapper",)
 CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # read by benchmarks/common.py
 # The C++-wrapper layer's benchmark names as asv matches --bench patterns against them: bare,
-# and with each of the seed's parameter sets.
+# and with each of the seed's parameter sets (spelled out here, not taken from benchmarks/,
+# which imports torch: the runner's interpreter need not have it).
 CPP_WRAPPER_NAMES = [
     f"layers.InductorCppWrapper.{method}{params}"
     for method in ("time_add1", "time_add1_synchronized")
@@ -113,7 +114,7 @@ def runs_cpp_wrapper(patterns):
     return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
 
 
-def benchmark_env(device, commit, project_root, patterns=()):
+def benchmark_env(device, commit, project_root, patterns):
     env = dict(os.environ)
     env[DEVICE_ENV_VAR] = device
     env[COMMIT_ENV_VAR] = commit
