@@ -36,19 +36,20 @@ def test_references_are_pooled_per_variant_over_the_processes_of_the_class(tmp_p
 
 
 def test_each_benchmark_process_of_a_run_times_its_own_reference(tmp_path, monkeypatch):
-    """A real run through the main command, as figures makes it: every asv process appends one
-    reference of the same call (asv's two rounds: two per variant), and every recorded variant
+    """A real run through the main command, as figures makes it with ``--attribute rounds=3``:
+    every asv process appends one reference of the same call (three rounds, where the class
+    has two: three per variant, so the attribute reached asv), and every recorded variant
     gets a reference of the same order as asv's median."""
     project = make_project(tmp_path / "project")
     monkeypatch.setenv("HOME", project)  # keep asv's machine file out of the user's home
     log = str(tmp_path / "run.log")
     wall, medians, references = figures.run_suite(sys.executable, "cpu", "ci-cpu", "none", project, log,
-                                                  "layers.Eager.time_add1")
+                                                  "layers.Eager.time_add1", ["rounds=3"])
     assert medians and set(references) == set(medians)
     for variant, median in medians.items():
         assert 0.2 < median / references[variant] < 5, (variant, median, references[variant])
     with open(log + ".references.jsonl") as lines:
-        assert len(lines.readlines()) == 2 * len(medians)
+        assert len(lines.readlines()) == 3 * len(medians)
     assert wall > 0
 
 

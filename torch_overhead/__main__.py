@@ -98,6 +98,8 @@ def parse(argv):
     p.add_argument("--benchmark", default=recorded.HEADLINE,
                    help="the host-clock add1 benchmark to check (default: the headline; e.g. layers.Eager.time_add1)")
     p.add_argument("--cpu-affinity", default=str(max(os.sched_getaffinity(0))), help="one CPU, or 'none'")
+    p.add_argument("--attribute", action="append", metavar="KEY=VALUE",
+                   help="as run --attribute, for every run (e.g. rounds=3: three processes per variant)")
     p.add_argument("--project-root", default=run.ROOT, help=argparse.SUPPRESS)
     p.set_defaults(func=figures.main)
 

@@ -38,8 +38,9 @@ def _class_path(benchmark):
     return benchmark.rsplit(".", 1)[0]
 
 
-def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HEADLINE):
-    """One whole main-command run of ``benchmark``'s variants (host clock), each benchmark
+def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HEADLINE, attributes=()):
+    """One whole main-command run of ``benchmark``'s variants (host clock), with ``attributes``
+    as its ``--attribute`` overrides (``rounds=3``: three processes per variant), each benchmark
     process also timing its in-process reference; returns (wall seconds less the references'
     own, {variant: asv median seconds}, {variant: reference median seconds})."""
     references = os.path.abspath(log_path) + ".references.jsonl"  # written by the benchmark processes, elsewhere
@@ -47,7 +48,7 @@ def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HE
         os.remove(references)
     start = time.perf_counter()
     cmd = run.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu,
-                      bench="^" + re.escape(benchmark) + r"\(")
+                      bench="^" + re.escape(benchmark) + r"\(", attribute=list(attributes))
     with open(log_path, "w") as log:
         status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env=dict(os.environ, **{REFERENCE_FILE_ENV_VAR: references})).returncode
@@ -109,7 +110,7 @@ def main(args):
     for i in range(args.runs):
         log_path = os.path.join(log_dir, f"figures-run-{i + 1}.log")
         wall, medians, reference = run_suite(args.python, args.device, args.machine, args.cpu_affinity,
-                                             args.project_root, log_path, args.benchmark)
+                                             args.project_root, log_path, args.benchmark, args.attribute or ())
         print(f"run {i + 1}/{args.runs}: {wall:.1f} s wall, {len(medians)} variants", flush=True)
         walls.append(wall)
         runs.append(medians)
