@@ -9,7 +9,7 @@ backward variants): what a user waits for before the first result.
   imports them), with empty Inductor and Triton caches on disk
   (``torch._inductor.utils.fresh_cache``). Spawned, not forked from asv's forkserver:
   that one has already computed, for the other benchmarks, what a first compile in a
-  process computes once (``common._warm_forkserver``), and a cold start pays for it;
+  process computes once (``forkserver.warm``), and a cold start pays for it;
 * warm: the same after one compile has filled that cache and every in-memory cache has
   been dropped (``torch._dynamo.reset`` + ``clear_inductor_caches``): an on-disk hit.
 """
@@ -20,8 +20,7 @@ import time
 
 import torch
 
-from .common import SEED_PARAM_NAMES, SEED_PARAMS, child_env, device, skip_invalid_variant, work
-from .runtime_overhead import add1
+from .common import SEED_PARAM_NAMES, SEED_PARAMS, add1, child_env, device, skip_invalid_variant, work
 
 
 def _first_call_seconds(requires_grad, inference_mode, backward, dynamic):

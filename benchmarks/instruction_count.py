@@ -34,7 +34,8 @@ import subprocess
 import sys
 import tempfile
 
-from .common import SEED_PARAM_NAMES, SEED_PARAMS, VARIANTS, child_env, skip_invalid_variant, work
+from .common import SEED_PARAM_NAMES, SEED_PARAMS, child_env, skip_invalid_variant, work
+from .settings import VALID_VARIANTS
 
 # Per variant, BLOCKS blocks of CALLS counted calls; the figure is the smallest block mean
 # per call, as the seed takes the minimum of its 5 iterations: an occasional slow path
@@ -50,17 +51,6 @@ void toggle_collect(void) { CALLGRIND_TOGGLE_COLLECT; }
 void dump_stats(void) { CALLGRIND_DUMP_STATS; }
 void zero_stats(void) { CALLGRIND_ZERO_STATS; }
 """
-
-
-def _valid_variants():
-    valid = []
-    for variant in VARIANTS:
-        try:
-            skip_invalid_variant(*variant[:3])
-        except NotImplementedError:
-            continue
-        valid.append(variant)
-    return valid
 
 
 def _hardware_counter_works():
@@ -205,7 +195,7 @@ def count_under_callgrind(calls=CALLS):
     workdir = tempfile.mkdtemp(prefix="callgrind-add1-")
     try:
         shim = build_shim(workdir)
-        variants = _valid_variants()
+        variants = list(VALID_VARIANTS)
         warm_inductor_cache(variants)
         return {variant: _callgrind_one(variant, shim, calls, workdir) for variant in variants}
     finally:
@@ -223,7 +213,7 @@ class InstructionCount:
     def setup_cache(self):
         """All variants in one go; returns a JSON-safe dict (asv pickles it between processes)."""
         if _hardware_counter_works():
-            counts, how = count_variants(_valid_variants()), "hardware counter"
+            counts, how = count_variants(list(VALID_VARIANTS)), "hardware counter"
         elif shutil.which("valgrind"):
             counts, how = count_under_callgrind(), "callgrind"
         else:

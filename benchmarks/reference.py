@@ -1,12 +1,10 @@
 """A timing of add1 that is not asv's, taken inside asv's own benchmark process.
 
 ``python -m torch_overhead figures`` checks asv's median against a plain timing of the same
-call. Taken in other processes, after the run, that reference met other slow spells of a
-shared machine than the run had (on the H200 about half the CPUs run 2x slow at any moment,
-in spells of 1-12 s that move between CPUs), so asv/reference read 0.64-1.54 there, while
-in one process asv's timing reads 0.97-1.09 of it (``harness``). Taken here, once per
-process right after the compile and warm-up and right before asv's samples, it shares the
-process, its pinned CPU and nearly its moment with the figure it checks.
+call. Taken here, once per process right after the compile and warm-up and right before
+asv's samples, it shares the process, its pinned CPU and nearly its moment with the figure
+it checks; taken in other processes it met other slow spells of a shared machine
+(docs/validation.md).
 
 Only when ``figures`` asks: it names a file in ``REFERENCE_FILE_ENV_VAR`` and each benchmark
 process appends one JSON line. Without it nothing here runs, so a recorded run is untouched.
@@ -18,7 +16,8 @@ import time
 
 import torch
 
-REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"
+from .settings import CALLS_PER_TIMING, REFERENCE_FILE_ENV_VAR
+
 BACKWARD_BLOCKS = 100  # blocks of CALLS_PER_TIMING backward calls, each on a fresh graph
 
 
@@ -36,8 +35,6 @@ def per_call_times(add1, a, inference_mode, backward):
     variant (batched calls, no per-call clock reads or setup); for backward a plain loop over
     blocks of as many backward calls as asv times at once, each on a fresh ``add1(a).sum()``
     built untimed, since Timer cannot build a fresh graph per call outside its timed region."""
-    from .common import CALLS_PER_TIMING
-
     if not backward:
         return list(reference_timer(add1, a, inference_mode).blocked_autorange(min_run_time=0.5).times)
     times = []

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from torch_overhead import builds
-from torch_overhead.run import copy_project
+from torch_overhead.lib import builds
+from torch_overhead.lib.main_command import copy_project
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEWER_BUILD = "f" * 40  # a build in the index that no test installs

@@ -9,7 +9,7 @@ In a throwaway copy of the project (nothing is recorded in this one), on this ma
    that passes every baseline run (no false alarm seen), rounded up to half a percent, or
    ``--margin`` (a fraction: 0.1 is the margin PyTorch's ``check_results.py`` mostly uses);
 2. for each level (percent of that median), record again with that much busy-wait added
-   to every call of the compiled function (``torch_overhead/inject``; every run, the
+   to every call of the compiled function (``torch_overhead/validation/inject``; every run, the
    baselines too, goes through the same wrapper), and ask the gate;
 3. print per level the measured change and the gate's verdict, and the minimum detectable
    change: the smallest level from which every larger level is flagged too.
@@ -31,29 +31,31 @@ import subprocess
 import sys
 import tempfile
 
-from . import gate, run
-from .recorded import HEADLINE, latest_results, variant_name
+from ..lib import expected, main_command
+from ..lib.recorded import latest_results, variant_name
+from ..lib.suite import settings
 
-BASE = variant_name(HEADLINE, (False, False, False, False))
+BASE = variant_name(settings.HEADLINE, (False, False, False, False))
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 MACHINE = "gate-sensitivity"
 
 
-def _record(project, device, inject_us, attributes):
+def _record(project, device, inject_us, attributes, cpu_affinity):
     """One main-command run of the base variant; its median in microseconds."""
-    env = dict(os.environ, HOME=project, TORCH_OVERHEAD_INJECT_US=str(inject_us),
+    env = dict(os.environ, HOME=project, **{settings.INJECT_US_ENV_VAR: str(inject_us)},
                PYTHONPATH=os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p))
-    cmd = run.command(project, device, machine=MACHINE, bench="^" + re.escape(BASE) + "$", attribute=attributes)
+    cmd = main_command.command(project, device, machine=MACHINE, bench="^" + re.escape(BASE) + "$", attribute=attributes,
+                               cpu_affinity=cpu_affinity)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return gate.measured(latest_results(os.path.join(project, "results"), MACHINE))[BASE]
+    return expected.measured(latest_results(os.path.join(project, "results"), MACHINE))[BASE][1]
 
 
 def _verdict(measured_us, expected_us, margin):
     """The gate's status for one measured value of the base variant."""
-    rows = [{"benchmark": BASE, "metric": gate.METRIC, "expected": expected_us, "noise_margin": margin}]
-    return gate.check(rows, {BASE: measured_us})[0]["status"]
+    rows = [{"benchmark": BASE, "metric": "us_per_call", "expected": expected_us, "noise_margin": margin}]
+    return expected.check(rows, {BASE: ("us_per_call", measured_us)})[0]["status"]
 
 
 def minimum_detectable(levels, flagged, margin):
@@ -75,34 +77,34 @@ def main(args):
         return 2
     levels = [float(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="gate-sensitivity-") as project:
-        run.copy_project(args.project_root, project)
+        main_command.copy_project(args.project_root, project)
         baselines = []
         for i in range(args.baselines):
-            baselines.append(_record(project, args.device, 0, args.attribute or []))
+            baselines.append(_record(project, args.device, 0, args.attribute or [], args.cpu_affinity))
             print(f"baseline {i + 1}/{args.baselines}: {baselines[-1]:.2f} us", flush=True)
-        expected = statistics.median(baselines)
-        worst = max(abs(b / expected - 1) for b in baselines)
+        expected_us = statistics.median(baselines)
+        worst = max(abs(b / expected_us - 1) for b in baselines)
         if args.margin is None:
             margin = math.ceil(worst * 200 + 1e-9) / 200  # next half percent above the worst baseline
             source = f"from {args.baselines} baseline runs"
         else:
             margin, source = args.margin, "as given"
-        print(f"expected {expected:.2f} us, noise margin {margin * 100:.1f}% {source} "
+        print(f"expected {expected_us:.2f} us, noise margin {margin * 100:.1f}% {source} "
               f"(worst baseline {worst * 100:.2f}% off the median)", flush=True)
 
         flagged, false_alarms = {}, 0
         for level in levels:
-            inject_us = expected * level / 100
-            got = _record(project, args.device, inject_us, args.attribute or [])
-            status = _verdict(got, expected, margin)
+            inject_us = expected_us * level / 100
+            got = _record(project, args.device, inject_us, args.attribute or [], args.cpu_affinity)
+            status = _verdict(got, expected_us, margin)
             flagged[level] = status == "regression"
             false_alarms += level == 0 and status != "ok"
             print(f"injected {level:5.1f}% ({inject_us:6.2f} us): measured {got:8.2f} us "
-                  f"({(got / expected - 1) * 100:+6.1f}%) -> gate: {status}", flush=True)
+                  f"({(got / expected_us - 1) * 100:+6.1f}%) -> gate: {status}", flush=True)
 
     print()
-    settings = ", ".join(args.attribute or []) or "default settings"
-    print(f"device {args.device}, {settings}: noise margin {margin * 100:.1f}% {source}")
+    settings = ", ".join(args.attribute or [], args.cpu_affinity) or "default settings"
+    print(f"device {args.device}, {chosen}: noise margin {margin * 100:.1f}% {source}")
     if false_alarms:
         print(f"no minimum detectable change: {false_alarms} of {levels.count(0)} runs with nothing injected were "
               "flagged, so drift beats the margin here; record more baselines (--baselines) or compare builds "
@@ -111,7 +113,7 @@ def main(args):
     detectable = minimum_detectable(levels, flagged, margin)
     if detectable is not None:
         print(f"minimum detectable change: {detectable:.1f}% of the headline median "
-              f"({expected * detectable / 100:.2f} us per call)")
+              f"({expected_us * detectable / 100:.2f} us per call)")
         return 0
     if max(levels) < margin * 100:
         print(f"no minimum detectable change: every tried level is below the noise margin ({margin * 100:.1f}%), "

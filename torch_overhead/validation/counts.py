@@ -9,10 +9,12 @@ import os
 import sys
 import time
 
+from ..lib.suite import settings
+
 
 def main(args):
     sys.path.insert(0, args.project_root)
-    os.environ.setdefault("TORCH_OVERHEAD_DEVICE", "cpu")
+    os.environ[settings.DEVICE_ENV_VAR] = "cpu" if args.device == "auto" else args.device
     from benchmarks.instruction_count import count_under_callgrind
 
     runs = []

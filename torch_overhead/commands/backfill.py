@@ -23,8 +23,8 @@ import tempfile
 import time
 import venv
 
-from . import run
-from .probe import ProbeError, probe
+from ..lib import main_command
+from ..lib.probe import ProbeError, probe
 
 
 class BuildSpecError(RuntimeError):
@@ -82,7 +82,7 @@ def main(args):
             print(f"    installing {' '.join(pip_args)} into a fresh environment", flush=True)
             python = install(pip_args, workdir)
             check_identity(probe(python), version, commit)
-            cmd = run.command(args.project_root, args.device, python=python, machine=args.machine)
+            cmd = main_command.command(args.project_root, args.device, python=python, machine=args.machine)
             status = subprocess.run(cmd).returncode
             if status != 0:
                 raise BuildSpecError(f"the run exited {status} (see above)")

@@ -24,6 +24,7 @@ import sys
 import time
 import timeit
 
+from ..lib.suite import settings
 from . import forked
 
 SLOW = 1.3  # a block this much slower than the fastest counts as slow
@@ -70,7 +71,7 @@ def _blocks(blocks, block_seconds):
 
 
 def main(args):
-    os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
+    os.environ[settings.DEVICE_ENV_VAR] = "" if args.device == "auto" else args.device  # "": CUDA if present
     sys.path.insert(0, args.project_root)
     import benchmarks.common  # noqa: F401 (imports torch, Dynamo, Inductor fork-safely, as asv's forkserver)
 

@@ -108,7 +108,7 @@ def test_publish_lists_the_benchmark_with_its_device(recorded_project):
 
 def test_every_benchmark_class_pins_its_version(recorded_project):
     """asv publish drops results whose version changed: every benchmark class must pin one."""
-    from torch_overhead.recorded import pinned_versions
+    from torch_overhead.lib.recorded import pinned_versions
 
     project, _ = recorded_project
     with open(os.path.join(project, "results", "benchmarks.json")) as f:

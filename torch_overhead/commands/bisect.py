@@ -42,11 +42,12 @@ import sys
 from asv.config import Config
 from asv.util import UserError
 
-from . import builds, gate, recorded, run
-from .probe import ProbeError, probe
+from ..lib import builds, expected, main_command, recorded
+from ..lib.probe import ProbeError, probe
+from ..lib.suite import settings
 
 DEFAULT_BUILD = "git submodule update --init --recursive && {python} -m pip install --no-build-isolation -v -e ."
-DEFAULT_BENCHMARK = recorded.variant_name(recorded.HEADLINE, (False, False, False, False))
+DEFAULT_BENCHMARK = recorded.variant_name(settings.HEADLINE, (False, False, False, False))
 STATE_VERSION = 1
 
 
@@ -116,7 +117,7 @@ class Bisect:
         self.log_dir = os.path.join(args.project_root, ".asv", "bisect-logs")
         self.builds = 0  # in this invocation, for --max-steps
         identity = {"checkout": os.path.realpath(args.checkout), "good": good, "bad": bad,
-                    "benchmark": args.benchmark, "machine": machine, "config": args.config}
+                    "benchmark": args.bench, "machine": machine, "config": args.config}
         self.state = {"version": STATE_VERSION, "bisect": identity, "tested": {}}
         if os.path.exists(args.state):
             try:
@@ -160,7 +161,7 @@ class Bisect:
             return "", {"skipped": str(skip)}
         value = self.recorded(commit)
         if value is None:
-            return "", {"skipped": f"the run recorded no result for {self.args.benchmark}"}
+            return "", {"skipped": f"the run recorded no result for {self.args.bench}"}
         return "built and recorded", {"median_us": value}
 
     def recorded(self, commit):
@@ -168,7 +169,7 @@ class Bisect:
             results = recorded.results_for_commit(self.results_dir, self.machine, commit)
         except recorded.RecordedResultsError:
             return None
-        return gate.measured(results).get(self.args.benchmark)
+        return expected.measured(results).get(self.args.bench, (None, None))[1]
 
     def build_and_record(self, commit):
         if self.args.max_steps is not None and self.builds >= self.args.max_steps:
@@ -193,9 +194,9 @@ class Bisect:
             raise Skip(f"built, but {err}")
         if installed != commit:
             raise Skip(f"built, but the torch in {self.args.python} is {installed[:12]}, not this commit")
-        cmd = run.command(self.args.project_root, self.args.device, python=self.args.python, machine=self.machine,
+        cmd = main_command.command(self.args.project_root, self.args.device, python=self.args.python, machine=self.machine,
                           config=self.args.config, cpu_affinity=self.args.cpu_affinity,
-                          bench="^" + re.escape(self.args.benchmark) + "$", quick=self.args.quick,
+                          bench="^" + re.escape(self.args.bench) + "$", quick=self.args.quick,
                           attribute=self.args.attribute)
         status = subprocess.run(cmd).returncode
         interrupted(status)
@@ -270,7 +271,7 @@ def main(args):
         args.checkout = os.path.abspath(args.checkout or os.path.join(args.project_root, conf.repo))
         if args.threshold <= 1:
             raise BisectError(f"--threshold {args.threshold}: give a ratio above 1 (1.10 = 10% slower is bad)")
-        check_benchmark(os.path.join(args.project_root, conf.results_dir), args.benchmark)
+        args.bench = check_benchmark(os.path.join(args.project_root, conf.results_dir), args.bench)
         good, bad, commits = candidates(args.checkout, args.good, args.bad)
         args.state = args.state or os.path.join(args.project_root, ".asv", f"bisect-{good[:12]}-{bad[:12]}.json")
         if git(args.checkout, "status", "--porcelain", "--untracked-files=no"):
@@ -290,21 +291,26 @@ def main(args):
         return 130
 
 
-def check_benchmark(results_dir, spelled):
-    """Refuse a benchmark the suite does not have before the first (long) build, once asv
-    has listed the suite (``results/benchmarks.json``, written by every run)."""
+def check_benchmark(results_dir, pattern):
+    """The one benchmark variant ``--bench`` selects, refused before the first (long) build
+    when the suite does not have it, once asv has listed the suite (``results/benchmarks.json``,
+    written by every run)."""
     path = os.path.join(results_dir, "benchmarks.json")
     if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as f:
-        suite = json.load(f)
-    known = set()
-    for name, benchmark in suite.items():
-        if isinstance(benchmark, dict):
-            known.update(recorded.variant_name(name, c) for c in itertools.product(*benchmark["params"]))
-    if spelled not in known:
-        raise BisectError(f"no benchmark {spelled!r} in the suite; spell it as asv does, "
-                          f"e.g. {DEFAULT_BENCHMARK!r}")
+        return pattern
+    try:
+        with open(path, encoding="utf-8") as f:
+            suite = json.load(f)
+        known = set()
+        for name, benchmark in suite.items():
+            if isinstance(benchmark, dict):
+                known.update(recorded.variant_name(name, c) for c in itertools.product(*benchmark["params"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise BisectError(f"{path} is unreadable ({err}); restore it with `git checkout -- {path}`")
+    try:
+        return recorded.select_one(pattern, known, "benchmark variant")
+    except recorded.RecordedResultsError as err:
+        raise BisectError(str(err))
 
 
 def default_machine(args):

@@ -23,12 +23,12 @@ reference is a plain loop with its own per-call work.
 
 import contextlib
 import io
-import itertools
 import os
 import statistics
 import sys
 
-from .figures import refuse_unknown_benchmark
+from ..lib.recorded import RecordedResultsError, host_clock_add1
+from ..lib.suite import settings
 
 REFERENCE_CALLS = 200  # per reference sample
 
@@ -39,11 +39,10 @@ def measure(project_root, benchmark, rounds):
     from asv_runner.benchmarks.time import _SetupInterleavedTimer
     from asv_runner.discovery import get_benchmark_from_name
 
-    from benchmarks.common import SEED_PARAMS
     from benchmarks.reference import reference_timer
 
     results = {}
-    for idx, variant in enumerate(itertools.product(*SEED_PARAMS)):
+    for idx, variant in enumerate(settings.VARIANTS):
         if variant[2]:  # backward
             continue
         bench = get_benchmark_from_name(os.path.join(project_root, "benchmarks"), f"{benchmark}-{idx}")
@@ -71,8 +70,11 @@ def measure(project_root, benchmark, rounds):
 
 
 def main(args):
-    os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
-    if refuse_unknown_benchmark(args.project_root, args.benchmark):
+    os.environ[settings.DEVICE_ENV_VAR] = "" if args.device == "auto" else args.device  # "": CUDA if present
+    try:
+        args.bench = host_clock_add1(os.path.join(args.project_root, "benchmarks"), args.bench)
+    except RecordedResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     sys.path.insert(0, args.project_root)
     from benchmarks.common import device
@@ -84,8 +86,8 @@ def main(args):
         return 2
     if args.cpu_affinity != "none":
         os.sched_setaffinity(0, {int(args.cpu_affinity)})
-    results = measure(args.project_root, args.benchmark, args.rounds)
-    print(f"{args.benchmark}, device {args.device}, one process, {args.rounds} interleaved rounds; "
+    results = measure(args.project_root, args.bench, args.rounds)
+    print(f"{args.bench}, device {args.device}, one process, {args.rounds} interleaved rounds; "
           "microseconds per call (ratio to the reference)")
     print("requires_grad | inference_mode | backward | dynamic | asv | our setup | no setup | reference")
     for variant, times in results.items():

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from torch_overhead import figures
+from torch_overhead.validation import figures
 from conftest import ROOT, make_project
 
 BASE = (False, False, False, False)

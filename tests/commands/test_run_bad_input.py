@@ -116,7 +116,7 @@ def test_figures_of_a_benchmark_without_the_seed_variants(project, benchmark, co
     before = snapshot(project)
     result = subprocess.run(
         [sys.executable, "-m", "torch_overhead", *command, "--device", "cpu",
-         "--benchmark", benchmark, "--project-root", project],
+         "--bench", benchmark, "--project-root", project],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2

@@ -1,6 +1,6 @@
 """asv repository types: the build index instead of a PyTorch clone, and a clone.
 
-Enabled by ``"dvcs": "torch-builds"`` and ``"plugins": [".torch_overhead.asv_repo"]`` in
+Enabled by ``"dvcs": "torch-builds"`` and ``"plugins": [".torch_overhead.asv_plugins.repo"]`` in
 asv.conf.json, with ``"repo"`` naming the index file. asv then records, publishes,
 compares and shows results keyed by real PyTorch commit hashes that exist in no local
 git repository. Names accepted wherever asv takes a commit: a full or abbreviated hash,
@@ -8,7 +8,7 @@ a torch version (``2.13.0+cpu``), the tag form ``torch-2.13.0+cpu``, or a channe
 (``nightly``, ``release``, ``main``) for its newest build.
 
 It cannot check out or build anything: benchmark installed builds with the
-``installed-torch`` environment (``torch_overhead.asv_environment``).
+``installed-torch`` environment (``torch_overhead.asv_plugins.environment``).
 
 ``"dvcs": "torch-git"`` (asv.conf.clone.json) is asv's own git repository type with one
 change for the main command's `asv run`, the same as the index's: see RUN_COMMIT_ENV_VAR.
@@ -21,7 +21,7 @@ from asv import util
 from asv.plugins.git import Git
 from asv.repo import NoSuchNameError, Repo
 
-from . import builds as build_index
+from ..lib import builds as build_index
 
 CHANNELS = ("main", "nightly", "release")
 # Set by the main command for its `asv run` only: the build it benchmarks. asv, given an

@@ -13,7 +13,7 @@ on the 2-core CPU, 7% of the headline: a "1%" injection read +3.6%.)
 
 import os
 
-_delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
+_delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")  # settings.INJECT_US_ENV_VAR (no import: runs at start-up)
 
 if _delay_us:  # unset or empty: no wrapper
     import functools

@@ -17,7 +17,9 @@ import os
 from asv import util
 from asv.environment import EnvironmentUnavailable, ExistingEnvironment, get_env_name
 
-DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"  # same name as benchmarks/common.py reads
+from ..lib.suite import settings
+
+DEVICE_ENV_VAR = settings.DEVICE_ENV_VAR
 
 
 class InstalledTorch(ExistingEnvironment):

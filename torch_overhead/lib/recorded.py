@@ -15,12 +15,11 @@ import ast
 import glob
 import itertools
 import os
+import re
 
 from asv.results import Results
 
-
-# The headline benchmark: the seed's host-time figure, which the tools report on.
-HEADLINE = "runtime_overhead.RuntimeOverhead.time_add1"
+from . import builds
 
 
 def variant_name(benchmark, params):
@@ -60,13 +59,7 @@ def check(results_dir, machine, commit, env_name, benchmark_dir):
     for path in sorted(glob.glob(os.path.join(results_dir, machine, "*.json"))):
         if os.path.basename(path) == "machine.json":
             continue
-        try:
-            results = Results.load(path)
-        except Exception as err:  # asv raises several types for a bad file
-            raise RecordedResultsError(
-                f"{path} is corrupt ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                f"restore it with `git checkout -- {path}` or move it aside"
-            ) from err
+        results = _load(path)
         if results.commit_hash == commit and results.env_name == env_name:
             target = (path, results)
     if target is None:
@@ -83,19 +76,36 @@ def check(results_dir, machine, commit, env_name, benchmark_dir):
             )
 
 
-def latest_results(results_dir, machine):
-    """The newest results file recorded for ``machine``."""
-    paths = [p for p in glob.glob(os.path.join(results_dir, machine, "*.json"))
+def _load(path):
+    try:
+        return Results.load(path)
+    except Exception as err:  # asv raises several types for a bad file
+        raise RecordedResultsError(
+            f"{path} is corrupt ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+            f"restore it with `git checkout -- {path}` or move it aside"
+        ) from err
+
+
+def latest_results(results_dir, machine, index_path=None):
+    """The results of ``machine``'s newest build: by the build index's date where the index
+    (``index_path``) lists the build, else by the date asv recorded with the results; never by
+    a file's modification time, which a checkout or a copy sets at random."""
+    paths = [p for p in sorted(glob.glob(os.path.join(results_dir, machine, "*.json")))
              if os.path.basename(p) != "machine.json"]
     if not paths:
         raise RecordedResultsError(f"no results recorded for machine {machine!r} under {results_dir}")
-    return Results.load(max(paths, key=os.path.getmtime))
+    try:
+        dates = {b["commit"]: builds.timestamp_ms(b["date"]) for b in builds.load(index_path)} if index_path else {}
+    except builds.BuildIndexError as err:
+        raise RecordedResultsError(str(err)) from err
+    loaded = [_load(p) for p in paths]
+    return max(loaded, key=lambda r: (dates.get(r.commit_hash, r.date or 0), r.commit_hash))
 
 
 def results_for_commit(results_dir, machine, commit):
     """The results file of ``machine`` for one build (the newest, if several environments)."""
-    paths = [p for p in glob.glob(os.path.join(results_dir, machine, f"{commit[:8]}-*.json"))]
-    found = [r for r in map(Results.load, sorted(paths, key=os.path.getmtime)) if r.commit_hash == commit]
+    paths = sorted(glob.glob(os.path.join(results_dir, machine, f"{commit[:8]}-*.json")))
+    found = [r for r in map(_load, paths) if r.commit_hash == commit]
     if not found:
         raise RecordedResultsError(f"no results for commit {commit[:12]} on machine {machine!r}")
     return found[-1]
@@ -116,7 +126,32 @@ def result_by_variant(results, benchmark, column=None):
     }
 
 
-def latest_medians(results_dir, machine, benchmark):
-    """``(results, {variant: median seconds})`` from ``machine``'s newest results file."""
-    results = latest_results(results_dir, machine)
+def latest_medians(results_dir, machine, benchmark, index_path=None):
+    """``(results, {variant: median seconds})`` from ``machine``'s newest build."""
+    results = latest_results(results_dir, machine, index_path)
     return results, result_by_variant(results, benchmark)
+
+
+def host_clock_add1(benchmark_dir, pattern):
+    """The host-clock add1 benchmark over the seed's variants (``module.Class.time_add1``) that
+    ``pattern`` selects (``select_one``), as ``figures`` and ``harness`` need."""
+    names = [f"{cls}.time_add1" for cls in pinned_versions(benchmark_dir)
+             if cls.split(".")[0] in ("runtime_overhead", "layers")]
+    return select_one(pattern, names, "host-clock add1 benchmark")
+
+
+def select_one(pattern, names, what="benchmark"):
+    """The one name of ``names`` that ``pattern`` selects, as ``--bench`` does everywhere: an exact
+    name, else a regular expression (searched, as asv run --bench) matching exactly one."""
+    if pattern in names:
+        return pattern
+    try:
+        matches = sorted(n for n in names if re.search(pattern, n))
+    except re.error as err:
+        raise RecordedResultsError(f"--bench {pattern!r} is not a valid regular expression ({err})")
+    if len(matches) == 1:
+        return matches[0]
+    some = ", ".join(sorted(names)[:3])
+    raise RecordedResultsError(
+        f"--bench {pattern!r} matches {len(matches)} {what}s ({', '.join(matches[:3]) or 'none'}); "
+        f"name exactly one, e.g. {some}")

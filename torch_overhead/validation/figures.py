@@ -27,10 +27,11 @@ import subprocess
 import sys
 import time
 
-from . import recorded, run
-from .recorded import HEADLINE, latest_medians
+from ..lib import main_command, recorded
+from ..lib.recorded import latest_medians
+from ..lib.suite import settings
 
-REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"  # read by benchmarks/reference.py
+HEADLINE = settings.HEADLINE
 
 
 def _class_path(benchmark):
@@ -47,11 +48,11 @@ def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HE
     if os.path.exists(references):
         os.remove(references)
     start = time.perf_counter()
-    cmd = run.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu,
+    cmd = main_command.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu,
                       bench="^" + re.escape(benchmark) + r"\(", attribute=attributes)
     with open(log_path, "w") as log:
         status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, **{REFERENCE_FILE_ENV_VAR: references})).returncode
+                                env=dict(os.environ, **{settings.REFERENCE_FILE_ENV_VAR: references})).returncode
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {status}; its output is in {log_path}")
@@ -75,17 +76,6 @@ def read_references(path, class_path):
     return {variant: statistics.median(times) for variant, times in pooled.items()}, seconds
 
 
-def refuse_unknown_benchmark(project_root, benchmark):
-    """True, after printing the one-line error, for a ``--benchmark`` (of figures or harness)
-    that is not a host-clock add1 benchmark over the seed's variants."""
-    pinned = recorded.pinned_versions(os.path.join(project_root, "benchmarks"))
-    if benchmark.endswith(".time_add1") and _class_path(benchmark) in pinned:
-        return False
-    print(f"error: --benchmark {benchmark}: name a host-clock add1 benchmark over the seed's variants, "
-          "e.g. runtime_overhead.RuntimeOverhead.time_add1 or layers.Eager.time_add1", file=sys.stderr)
-    return True
-
-
 def compare(runs, references):
     """``{variant: (asv medians, spread %, reference median, asv/reference)}`` from per-run
     ``{variant: seconds}`` dicts, ``references[i]`` taken right after ``runs[i]``: the ratio is
@@ -101,8 +91,10 @@ def compare(runs, references):
 
 
 def main(args):
-    os.environ["TORCH_OVERHEAD_DEVICE"] = args.device
-    if refuse_unknown_benchmark(args.project_root, args.benchmark):
+    try:
+        args.bench = recorded.host_clock_add1(os.path.join(args.project_root, "benchmarks"), args.bench)
+    except recorded.RecordedResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     walls, runs, references = [], [], []
     log_dir = os.path.join(args.project_root, ".asv")
@@ -110,16 +102,16 @@ def main(args):
     for i in range(args.runs):
         log_path = os.path.join(log_dir, f"figures-run-{i + 1}.log")
         wall, medians, reference = run_suite(args.python, args.device, args.machine, args.cpu_affinity,
-                                             args.project_root, log_path, args.benchmark, args.attribute or ())
+                                             args.project_root, log_path, args.bench, args.attribute or ())
         print(f"run {i + 1}/{args.runs}: {wall:.1f} s wall, {len(medians)} variants", flush=True)
         walls.append(wall)
         runs.append(medians)
         references.append(reference)
 
     us = lambda s: f"{s * 1e6:8.2f}"  # noqa: E731
-    head = ["requires_grad", "inference_mode", "backward", "dynamic"]
+    head = settings.SEED_PARAM_NAMES
     print()
-    print(f"{args.benchmark}, device {args.device}, machine {args.machine}; medians in microseconds per call")
+    print(f"{args.bench}, device {args.device}, machine {args.machine}; medians in microseconds per call")
     print(" | ".join(head + [f"asv run {i + 1}" for i in range(len(runs))] + ["spread %", "reference", "asv/ref"]))
     worst_spread, worst_fidelity = 0.0, 0.0
     for variant, (meds, spread, reference, ratio) in compare(runs, references).items():

@@ -16,7 +16,7 @@ from conftest import ROOT
 
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TORCH_OVERHEAD_DEVICE", "cpu")
-from benchmarks import common, floor, layers  # noqa: E402
+from benchmarks import common, floor, forkserver, layers, settings  # noqa: E402
 from benchmarks.common import CALLS_PER_TIMING, _Add1Variants  # noqa: E402
 from test_suite import results_file  # noqa: E402
 
@@ -153,7 +153,7 @@ def test_cuda_runs_probe_vector_isas_in_the_forkserver_only_when_they_include_th
     """The C++-wrapper layer's processes each spent 47-53 s on the H200 probing the CPU's vector
     instruction sets: the runner tells the forkserver to do it once when, and only when, the
     selected benchmarks include that layer (the default CUDA run does not)."""
-    from torch_overhead.run import SLOW_ON_CUDA, runs_cpp_wrapper
+    from torch_overhead.commands.run import SLOW_ON_CUDA, runs_cpp_wrapper
 
     default_cuda = ["^(?!(" + "|".join(SLOW_ON_CUDA) + r")\.)"]
     assert not runs_cpp_wrapper(default_cuda)
@@ -164,10 +164,10 @@ def test_cuda_runs_probe_vector_isas_in_the_forkserver_only_when_they_include_th
 
     monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cuda")
     for flag, wanted in (("0", False), ("1", True)):
-        monkeypatch.setenv(common.CPP_WRAPPER_ENV_VAR, flag)
-        assert common.wants_cpp_build() is wanted
+        monkeypatch.setenv(settings.CPP_WRAPPER_ENV_VAR, flag)
+        assert forkserver.wants_cpp_build() is wanted
     monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cpu")
-    assert common.wants_cpp_build()  # CPU Inductor compiles C++ in every layer
+    assert forkserver.wants_cpp_build()  # CPU Inductor compiles C++ in every layer
 
 
 def test_cpp_wrapper_that_cannot_compile_is_a_skip(monkeypatch, tmp_path):
@@ -265,7 +265,7 @@ def test_harness_times_every_forward_variant_four_ways():
     """Eager has four forward variants (its dynamic ones are skipped as duplicates): each
     gets asv's per-call figure, with our setup only, with no setup, and the reference."""
     out = subprocess.run([sys.executable, "-m", "torch_overhead", "harness", "--device", "cpu", "--rounds", "2",
-                          "--benchmark", "layers.Eager.time_add1"],
+                          "--bench", "layers.Eager.time_add1"],
                          capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.returncode == 0, out.stderr
     rows = [line.split(" | ") for line in out.stdout.splitlines() if line.startswith(("False |", "True |"))]

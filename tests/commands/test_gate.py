@@ -9,6 +9,8 @@ import sys
 import pytest
 import torch
 
+from conftest import ROOT
+
 
 @pytest.fixture
 def project(recorded_project, tmp_path):
@@ -64,8 +66,8 @@ def test_a_benchmark_without_result_exits_2(project, tmp_path):
 
 def test_bad_input_is_one_line_and_exit_2(project, tmp_path):
     bad = tmp_path / "expected.csv"
-    bad.write_text("benchmark,metric,expected,noise_margin\nx,instructions,abc,0.1\n")
-    for args, message in (((("--expected", str(bad))), "malformed row"),
+    bad.write_text("benchmark,metric,expected,noise_margin\nx,us_per_call,abc,0.1\n")
+    for args, message in (((("--expected", str(bad))), "expected.csv:2: expected"),
                           (("--expected", str(bad), "--build", "9.9.9"), "not in builds.json")):
         result = gate(project, *args)
         assert result.returncode == 2 and message in result.stderr
@@ -89,7 +91,7 @@ def test_asv_compare_names_builds_by_version(project):
     data["commit_hash"] = other
     with open(os.path.join(machine_dir, other[:8] + source[8:]), "w") as f:
         json.dump(data, f)
-    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(__file__)), "asv.conf.json"), project)
+    shutil.copy(os.path.join(ROOT, "asv.conf.json"), project)
     result = subprocess.run([sys.executable, "-m", "asv", "compare", f"torch-{torch.__version__}", "torch-2.99.0",
                              "--machine", "ci-cpu"],
                             cwd=project, capture_output=True, text=True, timeout=120)
@@ -104,7 +106,7 @@ def test_asv_compare_names_builds_by_version(project):
 
 def test_gate_sensitivity_flags_an_injected_overhead():
     """The minimum-detectable-change tool end to end: a real baseline run, then a run whose
-    compiled calls each spin for twice the baseline median (torch_overhead/inject): the
+    compiled calls each spin for twice the baseline median (torch_overhead/validation/inject): the
     measured change and the gate's verdict come from real recorded results."""
     result = subprocess.run([sys.executable, "-m", "torch_overhead", "gate-sensitivity", "--baselines", "1",
                              "--levels", "200", "--attribute", "rounds=1"],
@@ -134,7 +136,7 @@ def test_gate_sensitivity_claims_nothing_when_a_control_run_is_flagged():
 def test_gate_sensitivity_never_claims_a_level_below_the_noise_margin():
     """A level under the margin is flagged only when drift adds the rest: on a noisy host (margin
     45%) the 8% and 12% levels read +85% and +64% and were once claimed as detectable."""
-    from torch_overhead.gate_sensitivity import minimum_detectable
+    from torch_overhead.validation.gate_sensitivity import minimum_detectable
 
     levels = [0, 1, 2, 3, 5, 8, 12]
     noisy = {0: False, 1: True, 2: False, 3: True, 5: False, 8: True, 12: True}

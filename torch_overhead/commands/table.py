@@ -10,15 +10,18 @@ import os
 import re
 import sys
 
-from .recorded import HEADLINE, RecordedResultsError, latest_medians, result_by_variant
+from ..lib.recorded import RecordedResultsError, latest_medians, result_by_variant
+from ..lib.suite import settings
 
-NAMES = ("requires_grad", "inference_mode", "backward", "dynamic")
+HEADLINE = settings.HEADLINE
+
+NAMES = settings.SEED_PARAM_NAMES
 
 
 def markdown(results, medians):
     stats_of = result_by_variant(results, HEADLINE, column="stats")
     lines = [
-        f"torch {results.commit_hash[:12]}, device {results.env_vars.get('TORCH_OVERHEAD_DEVICE', '?')}, "
+        f"torch {results.commit_hash[:12]}, device {results.env_vars.get(settings.DEVICE_ENV_VAR, '?')}, "
         f"machine {results.params['machine']}; microseconds per call (host time)",
         "",
         "| " + " | ".join(NAMES) + " | median | 25%-75% |",
@@ -44,7 +47,8 @@ def update_readme(readme, machine, table):
 
 def main(args):
     try:
-        results, medians = latest_medians(os.path.join(args.project_root, "results"), args.machine, HEADLINE)
+        results, medians = latest_medians(os.path.join(args.project_root, "results"), args.machine, HEADLINE,
+                                          os.path.join(args.project_root, "builds.json"))
         table = markdown(results, medians)
         if args.update_readme:
             update_readme(os.path.join(args.project_root, "README.md"), args.machine, table)

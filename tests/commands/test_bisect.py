@@ -135,7 +135,7 @@ def test_bad_input(standin, tmp_path):
         with open(os.path.join(standin.project, "results", "benchmarks.json"), "w") as dst:
             dst.write(src.read())
     cases = [
-        (dict(args=("--benchmark", "runtime_overhead.RuntimeOverhead.time_add1(False)")),
+        (dict(args=("--bench", "runtime_overhead.RuntimeOverhead.time_add1(False)")),
          "no benchmark 'runtime_overhead.RuntimeOverhead.time_add1(False)' in the suite"),
         (dict(args=("--checkout", str(plain))), "is not a git work tree"),
         (dict(good="v0.0-nonexistent"), "unknown commit 'v0.0-nonexistent'"),

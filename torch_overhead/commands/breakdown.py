@@ -15,7 +15,10 @@ CPU spends per call, synchronized time what a caller waiting for the result sees
 import os
 import sys
 
-from .recorded import HEADLINE, RecordedResultsError, latest_results, result_by_variant
+from ..lib.recorded import RecordedResultsError, latest_results, result_by_variant
+from ..lib.suite import settings
+
+HEADLINE = settings.HEADLINE
 
 # (label, benchmark) from the bottom of the stack up, host clock; each benchmark's
 # synchronized twin is the same name + SYNCHRONIZED.
@@ -55,8 +58,7 @@ def collect(results, clock="host"):
 
 
 def variant_name(variant):
-    names = ("requires_grad", "inference_mode", "backward", "dynamic")
-    return "+".join(n for n, on in zip(names, variant) if on) or "base"
+    return "+".join(n for n, on in zip(settings.SEED_PARAM_NAMES, variant) if on) or "base"
 
 
 def text(table, clock="host"):
@@ -104,7 +106,8 @@ def draw(table, title, path, clock="host"):
 
 def main(args):
     try:
-        results = latest_results(os.path.join(args.project_root, "results"), args.machine)
+        results = latest_results(os.path.join(args.project_root, "results"), args.machine,
+                                 os.path.join(args.project_root, "builds.json"))
     except RecordedResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -116,7 +119,7 @@ def main(args):
     suffix = "" if args.clock == "host" else f"-{args.clock}"
     output = args.output or os.path.join(args.project_root, "docs", f"breakdown-{args.machine}{suffix}.png")
     os.makedirs(os.path.dirname(output), exist_ok=True)
-    device = results.env_vars.get("TORCH_OVERHEAD_DEVICE", "?")
+    device = results.env_vars.get(settings.DEVICE_ENV_VAR, "?")
     draw(table, f"add1 per layer, {args.clock} clock: {args.machine} ({device}), torch {results.commit_hash[:12]}",
          output, args.clock)
     print(text(table, args.clock), end="")

@@ -16,7 +16,6 @@ written. Benchmarks that fail in step 4 are reported by asv and give exit status
 the variants that ran are still recorded.
 """
 
-import itertools
 import os
 import re
 import shutil
@@ -31,56 +30,29 @@ from asv.machine import Machine, MachineCollection
 from asv.repo import NoSuchNameError, get_repo
 from asv.util import UserError
 
-from . import builds, recorded
-from .asv_environment import DEVICE_ENV_VAR, InstalledTorch
-from .asv_repo import RUN_COMMIT_ENV_VAR, TorchBuildIndex
-from .probe import ProbeError, probe
+from ..asv_plugins.environment import InstalledTorch
+from ..asv_plugins.repo import RUN_COMMIT_ENV_VAR, TorchBuildIndex
+from ..lib import builds, recorded
+from ..lib.probe import ProbeError, probe
+from ..lib.suite import settings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # read by benchmarks/common.py
 ENV_TYPE = InstalledTorch.tool_name
 # Benchmarks that take minutes, by asv name prefix: only run with --slow (or when named by
-# --bench). On CUDA the C++ wrapper layer is one too: its ten variants, both clocks, take
-# 139-148 s on the H200 (docs/measurements/h200-layers-cost.txt), which would take the default
-# run (273 s there) past 5 minutes; on the CPU all 10 variants take 24-28 s.
+# --bench). On CUDA the C++-wrapper layer is one too: it would take the default run on the
+# H200 past 5 minutes (docs/cost.md).
 SLOW_BENCHMARKS = ("compile_time", "instruction_count")
 SLOW_ON_CUDA = (r"layers\.InductorCppWrapper",)
-CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # read by benchmarks/common.py
 # The C++-wrapper layer's benchmark names as asv matches --bench patterns against them: bare,
-# and with each of the seed's parameter sets (spelled out here, not taken from benchmarks/,
-# which imports torch: the runner's interpreter need not have it).
+# and with each of the seed's parameter sets.
 CPP_WRAPPER_NAMES = [
     f"layers.InductorCppWrapper.{method}{params}"
     for method in ("time_add1", "time_add1_synchronized")
-    for params in [""] + [f"({', '.join(values)})" for values in itertools.product(("False", "True"), repeat=4)]
+    for params in [""] + [f"({', '.join(map(str, variant))})" for variant in settings.VARIANTS]
 ]
 
 
 class CloneError(RuntimeError):
     """The config's PyTorch clone is missing, or lacks the build's commit."""
-
-
-def copy_project(source, path, benchmarks_from=None):
-    """A scratch asv project in ``path``: ``source``'s asv.conf.json and benchmarks (or those in
-    ``benchmarks_from``); its results, build index and html then land there, not in ``source``."""
-    os.makedirs(path, exist_ok=True)
-    shutil.copy(os.path.join(source, "asv.conf.json"), path)
-    shutil.copytree(benchmarks_from or os.path.join(source, "benchmarks"), os.path.join(path, "benchmarks"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return str(path)
-
-
-def command(project_root, device, **options):
-    """The main command as a subprocess argv, for the tools that drive it (figures, backfill,
-    bisect, gate-sensitivity): ``options`` are its flags by name (``cpu_affinity=`` for
-    ``--cpu-affinity``); a flag left None or False is left out, True is given bare, and a
-    list is given once per item."""
-    argv = [sys.executable, "-m", "torch_overhead", "run", "--project-root", str(project_root), "--device", device]
-    for name, value in options.items():
-        flag = "--" + name.replace("_", "-")
-        values = value if isinstance(value, (list, tuple)) else [value]
-        argv += [flag] if value is True else [f"{flag}={v}" for v in values if v not in (None, False)]
-    return argv
 
 
 def _step(number, text):
@@ -110,15 +82,15 @@ def asv_runner_path(project_root):
 def runs_cpp_wrapper(patterns):
     """Whether ``asv run --bench`` with these patterns (none: every benchmark) runs any of the
     C++-wrapper layer: then the forkserver probes the CPU's vector instruction sets once, which
-    every one of that layer's processes would otherwise do again (``common._warm_forkserver``)."""
+    every one of that layer's processes would otherwise do again (``benchmarks/forkserver.py``)."""
     return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
 
 
 def benchmark_env(device, commit, project_root, patterns):
     env = dict(os.environ)
-    env[DEVICE_ENV_VAR] = device
-    env[COMMIT_ENV_VAR] = commit
-    env[CPP_WRAPPER_ENV_VAR] = "1" if runs_cpp_wrapper(patterns) else "0"
+    env[settings.DEVICE_ENV_VAR] = device
+    env[settings.COMMIT_ENV_VAR] = commit
+    env[settings.CPP_WRAPPER_ENV_VAR] = "1" if runs_cpp_wrapper(patterns) else "0"
     # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others
     # replace it with ASV_PYTHONPATH): set both.
     path = os.pathsep.join(p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p)
@@ -160,7 +132,7 @@ def prepare(python, device, machine, project_root, config):
     where = build.gpu if device == "cuda" else "CPU"
     print(f"      torch {build.version} @ {build.git_version[:12]} on {device} ({where}); machine {machine}")
     _step(2, "checking recorded results and the build index")
-    env_name = get_env_name(ENV_TYPE, build.python_version, {}, {("nobuild", DEVICE_ENV_VAR): device})
+    env_name = get_env_name(ENV_TYPE, build.python_version, {}, {("nobuild", settings.DEVICE_ENV_VAR): device})
     conf = Config.load(os.path.join(project_root, config))
     at_root = lambda path: os.path.join(project_root, path)  # noqa: E731 (asv.conf.json paths are relative)
     recorded.check(at_root(conf.results_dir), machine, build.git_version, env_name, at_root(conf.benchmark_dir))

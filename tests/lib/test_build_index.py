@@ -5,9 +5,9 @@ import json
 import pytest
 from asv.repo import NoSuchNameError
 
-from torch_overhead import builds
-from torch_overhead.asv_repo import TorchBuildIndex
-from torch_overhead.probe import ProbeError, TorchBuild
+from torch_overhead.lib import builds
+from torch_overhead.asv_plugins.repo import TorchBuildIndex
+from torch_overhead.lib.probe import ProbeError, TorchBuild
 
 A = "a" * 40
 B = "b" * 40

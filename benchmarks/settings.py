@@ -1,0 +1,37 @@
+"""The suite's torch-free constants, shared by the benchmarks and the runner (``torch_overhead``).
+
+Importing this module must stay cheap and import no torch: the runner reads it in an
+interpreter that need not have torch at all.
+"""
+
+import itertools
+
+# Environment variables the runner sets for every benchmark process.
+DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"  # cuda or cpu; also part of the asv environment name
+COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # the torch commit the results are filed under
+CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # 1: the run includes the C++-wrapper layer
+REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"  # set by `figures` only (reference.py)
+INJECT_US_ENV_VAR = "TORCH_OVERHEAD_INJECT_US"  # set by `gate-sensitivity` only (inject/)
+
+# The seed's variants, as asv parameters.
+SEED_PARAMS = ([False, True], [False, True], [False, True], [False, True])
+SEED_PARAM_NAMES = ["requires_grad", "inference_mode", "backward", "dynamic"]
+VARIANTS = list(itertools.product(*SEED_PARAMS))
+
+WARMUP_CALLS = 10  # as the seed's _prepare_once()
+CALLS_PER_TIMING = 10  # host-clock timings are this many back-to-back calls (see common.per_call_clock)
+
+# The headline: the seed's host-time figure, which the tools report on.
+HEADLINE = "runtime_overhead.RuntimeOverhead.time_add1"
+
+
+def invalid_variant(requires_grad, inference_mode, backward):
+    """Why the seed never builds this combination, or None."""
+    if inference_mode and backward:
+        return "inference_mode and backward are exclusive (the seed asserts)"
+    if backward and not requires_grad:
+        return "backward needs requires_grad=True: there is no graph to differentiate"
+    return None
+
+
+VALID_VARIANTS = [v for v in VARIANTS if invalid_variant(*v[:3]) is None]

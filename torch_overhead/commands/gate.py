@@ -1,0 +1,109 @@
+"""A CI gate over recorded results, in the spirit of PyTorch's ``check_results.py``.
+
+``python -m torch_overhead gate --expected expected.csv --machine M [--build NAME]``
+
+The expected file (``lib/expected.py``) has PyTorch's columns,
+``benchmark,metric,expected,noise_margin``: metric ``us_per_call`` (asv medians) or
+``instruction_count`` (the seed's metric, ``--slow`` runs). A result outside
+``expected * (1 +- margin)`` fails either way: slower is a regression, faster is an
+improvement that needs the baseline updated. The gate writes a suggested expected file
+with the measured values of every row out of margin (``--suggest``), and a Markdown
+report fit for a pull-request comment (``--report``).
+
+Exit status: 0 all within margin, 1 some out of margin, 2 some expected benchmark has no
+result (failed, skipped or not run), or bad input. ``--init`` writes an expected file
+from the results instead of checking one.
+"""
+
+import os
+import sys
+
+from asv.repo import NoSuchNameError
+from asv.util import UserError
+
+from ..asv_plugins.repo import TorchBuildIndex
+from ..lib import expected
+from ..lib.recorded import RecordedResultsError, latest_results, results_for_commit
+
+UNITS = {"us_per_call": "us", "instruction_count": "instructions"}
+
+
+class GateInputError(RuntimeError):
+    pass
+
+
+def report(checked, title):
+    bad = [r for r in checked if r["status"] != "ok"]
+    lines = [f"### {title}", "",
+             f"{len(checked) - len(bad)} of {len(checked)} within margin." + (
+                 " Out of margin or failed:" if bad else ""), ""]
+    if bad:
+        lines += ["| benchmark | metric | expected | measured | change | margin | status |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in bad:
+            got = "n/a" if r["measured"] is None else f"{r['measured']:,.2f}"
+            change = "n/a" if r["measured"] is None else f"{(r['measured'] / r['expected'] - 1) * 100:+.2f}%"
+            lines.append(f"| `{r['benchmark']}` | {r['metric']} | {r['expected']:,.2f} | {got} | {change} | "
+                         f"{r['noise_margin'] * 100:.1f}% | {r['status']} |")
+        if any(r["status"] == "improvement" for r in bad):
+            lines += ["", "Improvements are failures too: update the expected file (a suggested one was written)."]
+    return "\n".join(lines) + "\n"
+
+
+def load_results(args):
+    results_dir = os.path.join(args.project_root, "results")
+    index = os.path.join(args.project_root, "builds.json")
+    if not args.build:
+        return latest_results(results_dir, args.machine, index)
+    # Names resolve as everywhere else in asv: the build-index repository's own lookup.
+    try:
+        commit = TorchBuildIndex(index, None).get_hash_from_name(args.build)
+    except NoSuchNameError:
+        raise GateInputError(f"build {args.build!r} is not in builds.json; name a recorded version or commit")
+    except UserError as err:  # the index itself is unreadable
+        raise GateInputError(str(err))
+    return results_for_commit(results_dir, args.machine, commit)
+
+
+def init(path, values, margin):
+    """Write an expected file with every measured figure of a gated metric."""
+    if margin is not None and not 0 < margin < 1:
+        raise GateInputError(f"--margin {margin}: give a fraction between 0 and 1 (0.1 = 10%)")
+    rows = [{"benchmark": name, "metric": metric, "expected": value,
+             "noise_margin": margin if margin is not None else expected.DEFAULT_MARGINS[metric]}
+            for name, (metric, value) in sorted(values.items()) if value is not None]
+    expected.write(path, rows)
+    print(f"wrote {len(rows)} expected rows to {path}")
+
+
+def main(args):
+    try:
+        results = load_results(args)
+        values = expected.measured(results)
+        if args.init:
+            init(args.init, values, args.margin)
+            return 0
+        if not args.expected:
+            raise GateInputError("give --expected FILE to check, or --init FILE to write one")
+        checked = expected.check(expected.read(args.expected), values)
+        title = f"torch.compile overhead gate: {args.machine}, torch {results.commit_hash[:12]}"
+        text = report(checked, title)
+        if args.report:
+            with open(args.report, "w", encoding="utf-8") as f:
+                f.write(text)
+        out_of_margin = [r for r in checked if r["status"] in ("regression", "improvement")]
+        suggest = args.suggest or os.path.splitext(args.expected)[0] + ".suggested.csv"
+        if out_of_margin:
+            expected.write(suggest, [r | ({"expected": r["measured"]} if r in out_of_margin else {}) for r in checked])
+    except OSError as err:
+        print(f"error: cannot write {err.filename} ({err.strerror}); does its folder exist?", file=sys.stderr)
+        return 2
+    except (GateInputError, RecordedResultsError, expected.ExpectedFileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(text, end="")
+    if out_of_margin:
+        print(f"suggested expected file: {suggest}")
+    if any(r["status"] == "failed" for r in checked):
+        return 2
+    return 1 if out_of_margin else 0
