@@ -191,7 +191,7 @@ def count_under_callgrind(calls=CALLS):
     """Every valid variant under callgrind, one process each, one at a time. Two at once
     moved counts between runs by up to 1.35% (measured before SymPy's generator was seeded,
     not since); one at a time every variant repeats to the instruction
-    (docs/measurements/cpu-2core-instruction-counts.txt)."""
+    (docs/measurements/2026-11-30-cpu-2core-instruction-counts.txt)."""
     workdir = tempfile.mkdtemp(prefix="callgrind-add1-")
     try:
         shim = build_shim(workdir)
