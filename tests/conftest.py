@@ -1,5 +1,6 @@
 """Shared fixtures: a throwaway copy of the asv project, and a way to run the main command on it."""
 
+import glob
 import os
 import signal
 import subprocess
@@ -12,11 +13,19 @@ from torch_overhead.lib.main_command import copy_project
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEWER_BUILD = "f" * 40  # a build in the index that no test installs
+BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 
 
 def make_project(path, benchmarks_from=None):
     """This repository's asv project copied to ``path``: results, index and html land there."""
     return copy_project(ROOT, path, benchmarks_from)
+
+
+def results_file(project):
+    """The one results file of the ``ci-cpu`` machine in ``project``."""
+    (path,) = [p for p in glob.glob(os.path.join(project, "results", "ci-cpu", "*.json"))
+               if not p.endswith("machine.json")]
+    return path
 
 
 def run_main(project, *args, env=None):

@@ -9,8 +9,7 @@ import re
 import subprocess
 import sys
 
-from test_bisect import FAST, StandIn
-from torch_standin import build
+from torch_standin import FAST, StandIn, build
 
 BASE = "runtime_overhead.RuntimeOverhead.time_add1(False, False, False, False)"
 BENCH = "^" + re.escape(BASE) + "$"

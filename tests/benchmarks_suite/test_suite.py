@@ -1,6 +1,5 @@
 """The suite end to end on the CPU: a real quick asv run, what it records, and what it publishes."""
 
-import glob
 import json
 import math
 import os
@@ -11,20 +10,13 @@ import sys
 import torch
 from asv.results import Results
 
-from conftest import NEWER_BUILD, ROOT
+from conftest import BENCHMARK, NEWER_BUILD, ROOT, results_file
 
-BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 INVALID = {  # (requires_grad, inference_mode, backward): why the seed never builds it
     (False, False, True): "backward without requires_grad",
     (False, True, True): "inference_mode with backward",
     (True, True, True): "inference_mode with backward",
 }
-
-
-def results_file(project):
-    (path,) = [p for p in glob.glob(os.path.join(project, "results", "ci-cpu", "*.json"))
-               if not p.endswith("machine.json")]
-    return path
 
 
 def test_asv_check_passes(recorded_project):

@@ -1,64 +1,15 @@
 """Bisect end to end on a stand-in PyTorch checkout (tests/torch_standin.py): real builds of
 the stand-in, real asv runs of the headline, a real torch setting that adds real overhead."""
 
-import glob
 import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, ctrl_c, make_project, terminal_job
-from torch_standin import OVERHEAD_SUBJECT, build_command, builds_log, git, make_standin
-
-# One process per commit, pinned to CPU 0, away from the default (last) CPU that any other
-# run of the suite on the machine uses; samples of 50 calls taken for 2 s (at least 20),
-# so that a slow spell of the machine shorter than a second cannot move a commit's median.
-# With 5 samples a commit was measured in about 25 ms, and a fresh-clone CI run read the
-# good commit at 129 us (20-23 us here; its bad commit 218 us, 76-84 us here): the overhead
-# commit's 3.36-4.03x read 1.70x. The 2 s window costs about 7 s per bisect (68 s
-# against 61 s, side by side).
-FAST = ["--attribute", "repeat=(20,2000,2.0)", "--attribute", "rounds=1", "--cpu-affinity", "0"]
-# The stand-in's overhead commit read 3.36-4.03x the good commit in the bisects on the 2-core
-# CPU machine; unchanged commits read 0.81-1.40x (1.40 in one CI run). A bad commit is one
-# 2.3x slower than good, about as far from either (geometrically).
-THRESHOLD = "2.3"
-
-
-class StandIn:
-    def __init__(self, tmp_path):
-        self.project = make_project(tmp_path / "project")
-        self.config = os.path.join(self.project, "asv.conf.clone.json")
-        with open(os.path.join(ROOT, "asv.conf.clone.json")) as src, open(self.config, "w") as dst:
-            dst.write(src.read())
-        self.repo = os.path.join(self.project, "pytorch")  # the config's repo
-        self.overlay = str(tmp_path / "overlay")
-        self.commits = make_standin(self.repo, self.overlay)
-        good, bad = self.commits["good"], self.commits["bad"]
-        self.state = os.path.join(self.project, ".asv", f"bisect-{good[:12]}-{bad[:12]}.json")
-
-    def env(self):
-        path = os.pathsep.join(p for p in (self.overlay, os.environ.get("PYTHONPATH")) if p)
-        return dict(os.environ, HOME=self.project, PYTHONPATH=path)
-
-    def command(self, good, bad, *args, build=None):
-        return [sys.executable, "-m", "torch_overhead", "bisect", good, bad, "--project-root", self.project,
-                "--machine", "ci-cpu", "--device", "cpu", "--threshold", THRESHOLD,
-                "--build-command", build or build_command(self.overlay), *FAST, *args]
-
-    def bisect(self, *args, good=None, bad=None, build=None):
-        good, bad = good or self.commits["good"], bad or self.commits["bad"]
-        return subprocess.run(self.command(good, bad, *args, build=build), capture_output=True, text=True,
-                              env=self.env(), timeout=900)
-
-    def recorded(self):
-        """Commits with a results file, and each file's modification time."""
-        paths = [p for p in glob.glob(os.path.join(self.project, "results", "ci-cpu", "*.json"))
-                 if not p.endswith("machine.json")]
-        return {json.load(open(p))["commit_hash"]: os.path.getmtime(p) for p in paths}
-
+from conftest import ROOT, ctrl_c, terminal_job
+from torch_standin import OVERHEAD_SUBJECT, THRESHOLD, StandIn, builds_log, git
 
 @pytest.fixture
 def standin(tmp_path):

@@ -13,8 +13,7 @@ import sysconfig
 import torch
 from asv.results import Results
 
-from conftest import make_project, run_main
-from test_suite import BENCHMARK, results_file
+from conftest import BENCHMARK, make_project, results_file, run_main
 
 WITHOUT = ("asv", "asv_runner")  # what the user's environment lacks
 

@@ -103,7 +103,7 @@ def main(args):
                   f"({(got / expected_us - 1) * 100:+6.1f}%) -> gate: {status}", flush=True)
 
     print()
-    settings = ", ".join(args.attribute or [], args.cpu_affinity) or "default settings"
+    chosen = ", ".join(args.attribute or []) or "default settings"
     print(f"device {args.device}, {chosen}: noise margin {margin * 100:.1f}% {source}")
     if false_alarms:
         print(f"no minimum detectable change: {false_alarms} of {levels.count(0)} runs with nothing injected were "

@@ -73,7 +73,7 @@ def _blocks(blocks, block_seconds):
 def main(args):
     os.environ[settings.DEVICE_ENV_VAR] = "" if args.device == "auto" else args.device  # "": CUDA if present
     sys.path.insert(0, args.project_root)
-    import benchmarks.common  # noqa: F401 (imports torch, Dynamo, Inductor fork-safely, as asv's forkserver)
+X
 
     start, steal_start = time.perf_counter(), _steal_seconds()
     rows = []
