@@ -73,7 +73,7 @@ def _blocks(blocks, block_seconds):
 def main(args):
     os.environ[settings.DEVICE_ENV_VAR] = "" if args.device == "auto" else args.device  # "": CUDA if present
     sys.path.insert(0, args.project_root)
-X
+    import benchmarks.forkserver  # noqa: F401 (torch, Dynamo, Inductor imported fork-safely, as in asv's forkserver)
 
     start, steal_start = time.perf_counter(), _steal_seconds()
     rows = []
