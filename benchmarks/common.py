@@ -137,7 +137,7 @@ class _Add1Variants(_Sampling):
     params = SEED_PARAMS
     param_names = SEED_PARAM_NAMES
     losses = None  # with backward: the fresh forward graphs that setup built for the next timing
-    timeout = 300  # a cold Inductor compile on a 2-core CPU takes about 20 s
+    timeout = 300  # a cold Inductor compile on a 2-core CPU takes tens of seconds
 
     def build(self, dynamic):
         """Return the callable under test (compiled or not) for this layer."""

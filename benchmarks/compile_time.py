@@ -1,6 +1,6 @@
 """Compile time of the headline ``add1``, per seed variant: cold and warm, in seconds.
 
-Off by default (they take minutes: about 20 s per cold variant on the 2-core CPU);
+Off by default (they take minutes: tens of seconds per cold variant on a 2-core CPU);
 ``python -m torch_overhead run --slow`` includes them. Each figure is the wall time from
 ``torch.compile`` to the return of the first call (and of the first backward, for
 backward variants): what a user waits for before the first result.
@@ -26,7 +26,7 @@ from .common import SEED_PARAM_NAMES, SEED_PARAMS, add1, child_env, device, skip
 def _first_call_seconds(requires_grad, inference_mode, backward, dynamic):
     # Inductor's modules are imported where used, not at the top: asv's discovery step
     # imports every benchmark module in a fresh interpreter on every run, and importing
-    # torch._inductor.utils there pulls in Dynamo (about 6 s of each run on the H200).
+    # torch._inductor.utils there pulls in Dynamo (seconds of every run).
     from torch._inductor.utils import clear_inductor_caches
 
     torch._dynamo.reset()

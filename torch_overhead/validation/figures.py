@@ -1,7 +1,7 @@
 """Check the suite's figures: fidelity, cost and stability, printed as one table.
 
 ``python -m torch_overhead figures [--device cuda|cpu] [--runs 3]`` runs the seed suite
-(every variant of the headline's ``time_add1``; ``--benchmark layers.Eager.time_add1`` or
+(every variant of the headline's ``time_add1``; ``--bench layers.Eager.time_add1`` or
 another layer's instead) ``--runs`` times through the main command (default settings, not
 ``--quick``), timing each, and prints per variant:
 
@@ -13,10 +13,9 @@ another layer's instead) ``--runs`` times through the main command (default sett
 The reference is deliberately not asv, and taken in-process, in the same run: each of the
 run's benchmark processes times the call once more right after its compile and warm-up,
 before asv's samples (``benchmarks/reference.py``, asked for through
-``REFERENCE_FILE_ENV_VAR``), and the variant's processes are pooled as asv pools its rounds.
-Taken instead in other processes after each run, the reference met other slow spells of the
-shared H200 than the run had: asv/reference 0.64-1.54 there, against 0.97-1.09 in one
-process (``harness``). The last run's results stay recorded.
+``REFERENCE_FILE_ENV_VAR``), and the variant's processes are pooled as asv pools its rounds:
+taken in other processes, it met other slow spells of a shared machine than the run had
+(docs/validation.md). The last run's results stay recorded.
 """
 
 import json

@@ -63,8 +63,7 @@ def minimum_detectable(levels, flagged, margin):
 
     Only levels at or above the noise margin count: the gate flags a change beyond the
     margin, so a smaller injected overhead is flagged only when drift adds the rest, and
-    claiming it would credit the gate with the drift (on a host whose margin came out at 45%,
-    levels of 8 and 12% read +85 and +64%)."""
+    claiming it would credit the gate with the drift."""
     tried = [lv for lv in levels if lv > 0]
     detectable = [lv for lv in tried
                   if lv >= margin * 100 and all(flagged[x] for x in tried if x >= lv)]

@@ -1,6 +1,6 @@
 """How much of asv's figure is asv's own per-call harness, measured in one process.
 
-``python -m torch_overhead harness --device cpu [--benchmark layers.AotAutograd.time_add1]``
+``python -m torch_overhead harness --device cpu [--bench layers.AotAutograd.time_add1]``
 builds each forward variant of the benchmark through asv_runner itself
 (``get_benchmark_from_name``, as a benchmark process does) and times it four ways,
 interleaved round by round in one process pinned to one CPU:
@@ -17,8 +17,8 @@ So asv - our setup is asv_runner's own work between timings, our setup - no setu
 ours, and no setup - reference is asv's way of timing (two clock reads per timing, asv's
 call chain down to ``time_add1``). ``figures`` sets asv's recorded medians against a
 reference taken in each benchmark process before asv's samples, a moment apart; this
-interleaves the four round by round, and asv_runner reports nothing like it. Backward variants are left out: their
-reference is a plain loop with its own per-call work.
+interleaves the four round by round, and asv_runner reports nothing like it. Backward
+variants are left out: their reference is a plain loop with its own per-call work.
 """
 
 import contextlib
@@ -59,8 +59,8 @@ def measure(project_root, benchmark, rounds):
         reference = reference_timer(instance.add1, instance.a, variant[1])
         samples = ([], [], [], [])
         for _ in range(rounds):
-            # Whatever is timed first after the reference reads up to 10% slow (seen on the
-            # 2-core CPU): a throwaway sample takes that place.
+            # Whatever is timed first after the reference reads slow (the reference's own
+            # work is still in the caches): a throwaway sample takes that place.
             none.timeit(bench.number)
             for timer, kept in zip((asv, ours, none), samples):
                 kept.append(timer.timeit(bench.number) / bench.number)

@@ -11,8 +11,8 @@ steal time the kernel reports for the whole machine: a slow block with a low sha
 its CPU (to the hypervisor or to another process); a slow block with a full share ran
 on a slower CPU.
 
-Why it exists: on the H200 machine medians of the same build differed by up to 74%
-between runs. If the pure-Python loop slows down in the same blocks by the same factor,
+Why it exists: on a shared cloud machine medians of the same build differ between runs
+(docs/validation.md). If the pure-Python loop slows down in the same blocks by the same factor,
 the cause is the CPU the machine lends us (a clock shared with other tenants), not the
 build, and no benchmark setting inside the process can remove it; if it does not, the
 noise is in torch or the driver.

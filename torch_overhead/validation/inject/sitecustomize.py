@@ -6,9 +6,8 @@ regression in the compiled call path would. A busy wait, not a sleep: a sleep of
 microseconds rounds up to the scheduler's tick and costs no CPU.
 
 With ``0`` the wrapper is installed all the same and spins for nothing: the baselines
-run through it too, so that a run's change from them is the spin alone. (Installed only
-for the injected runs, the wrapper's own frame and clock read cost about 1.3 us per call
-on the 2-core CPU, 7% of the headline: a "1%" injection read +3.6%.)
+run through it too, so that a run's change from them is the spin alone, not the
+wrapper's own frame and clock read (docs/validation.md).
 """
 
 import os
