@@ -21,6 +21,14 @@ def make_project(path, benchmarks_from=None):
     return copy_project(ROOT, path, benchmarks_from)
 
 
+def committed(dest, *paths):
+    """Extract ``paths`` as committed in this checkout's HEAD into ``dest``: tests read the
+    committed results, never what a user has recorded since (``make bench`` before ``make test``)."""
+    archive = subprocess.run(["git", "-C", ROOT, "archive", "HEAD", *paths], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return str(dest)
+
+
 def results_file(project):
     """The one results file of the ``ci-cpu`` machine in ``project``."""
     (path,) = [p for p in glob.glob(os.path.join(project, "results", "ci-cpu", "*.json"))

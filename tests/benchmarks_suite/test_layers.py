@@ -12,7 +12,7 @@ import pytest
 import torch
 from asv.results import Results
 
-from conftest import ROOT
+from conftest import ROOT, committed
 
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TORCH_OVERHEAD_DEVICE", "cpu")
@@ -203,7 +203,7 @@ def test_breakdown_table_and_picture_come_from_the_results(recorded_project, tmp
 def test_synchronized_breakdown_reads_the_synchronized_twins(tmp_path):
     """On the committed H200 results (real CUDA figures) the synchronized table's base row
     carries the headline's synchronized median, not its host one."""
-    shutil.copytree(os.path.join(ROOT, "results"), tmp_path / "results")
+    committed(tmp_path, "results")
     out = breakdown(tmp_path, "nvidia-h200", "--clock", "synchronized", "--output", str(tmp_path / "s.png"))
     assert out.returncode == 0, out.stderr
     base = next(line for line in out.stdout.splitlines() if line.startswith("| base |"))

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, ctrl_c, terminal_job
+from conftest import committed, ctrl_c, terminal_job
 from torch_standin import OVERHEAD_SUBJECT, THRESHOLD, StandIn, builds_log, git
 
 @pytest.fixture
@@ -81,13 +81,10 @@ def test_bad_input(standin, tmp_path):
     c = standin.commits
     plain = tmp_path / "plain"
     plain.mkdir()
-    os.makedirs(os.path.join(standin.project, "results"))
-    with open(os.path.join(ROOT, "results", "benchmarks.json")) as src:
-        with open(os.path.join(standin.project, "results", "benchmarks.json"), "w") as dst:
-            dst.write(src.read())
+    committed(standin.project, "results/benchmarks.json")
     cases = [
         (dict(args=("--bench", "runtime_overhead.RuntimeOverhead.time_add1(False)")),
-         "no benchmark 'runtime_overhead.RuntimeOverhead.time_add1(False)' in the suite"),
+         "--bench 'runtime_overhead.RuntimeOverhead.time_add1(False)' matches 0 benchmark variants"),
         (dict(args=("--checkout", str(plain))), "is not a git work tree"),
         (dict(good="v0.0-nonexistent"), "unknown commit 'v0.0-nonexistent'"),
         (dict(good=c["bad"], bad=c["good"]), "is not an ancestor of bad"),
