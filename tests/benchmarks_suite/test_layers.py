@@ -153,7 +153,8 @@ def test_cuda_runs_probe_vector_isas_in_the_forkserver_only_when_they_include_th
     """The C++-wrapper layer's processes each spent 47-53 s on the H200 probing the CPU's vector
     instruction sets: the runner tells the forkserver to do it once when, and only when, the
     selected benchmarks include that layer (the default CUDA run does not)."""
-    from torch_overhead.commands.run import SLOW_ON_CUDA, runs_cpp_wrapper
+    from torch_overhead.commands.run import SLOW_ON_CUDA
+    from torch_overhead.lib.benchmark_env import runs_cpp_wrapper
 
     default_cuda = ["^(?!(" + "|".join(SLOW_ON_CUDA) + r")\.)"]
     assert not runs_cpp_wrapper(default_cuda)

@@ -1,7 +1,7 @@
 """A user's own torch environment needs nothing from this project, asv_runner included.
 
 GPU users point the main command at their interpreter (``--python``); the benchmark
-processes get asv_runner lent through PYTHONPATH (``run.asv_runner_path``). This test
+processes get asv_runner lent through PYTHONPATH (``lib.benchmark_env.asv_runner_path``). This test
 builds an interpreter that has torch but cannot import asv_runner, and benchmarks it.
 """
 

@@ -17,13 +17,10 @@ the variants that ran are still recorded.
 """
 
 import os
-import re
-import shutil
 import socket
 import subprocess
 import sys
 
-import asv_runner
 from asv.config import Config
 from asv.environment import get_env_name
 from asv.machine import Machine, MachineCollection
@@ -33,6 +30,7 @@ from asv.util import UserError
 from ..asv_plugins.environment import InstalledTorch
 from ..asv_plugins.repo import RUN_COMMIT_ENV_VAR, TorchBuildIndex
 from ..lib import builds, recorded
+from ..lib.benchmark_env import benchmark_env
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
@@ -42,13 +40,6 @@ ENV_TYPE = InstalledTorch.tool_name
 # H200 past 5 minutes (docs/cost.md).
 SLOW_BENCHMARKS = ("compile_time", "instruction_count")
 SLOW_ON_CUDA = (r"layers\.InductorCppWrapper",)
-# The C++-wrapper layer's benchmark names as asv matches --bench patterns against them: bare,
-# and with each of the seed's parameter sets.
-CPP_WRAPPER_NAMES = [
-    f"layers.InductorCppWrapper.{method}{params}"
-    for method in ("time_add1", "time_add1_synchronized")
-    for params in [""] + [f"({', '.join(map(str, variant))})" for variant in settings.VARIANTS]
-]
 
 
 class CloneError(RuntimeError):
@@ -57,46 +48,6 @@ class CloneError(RuntimeError):
 
 def _step(number, text):
     print(f"[{number}/5] {text}", flush=True)
-
-
-def asv_runner_path(project_root):
-    """A folder holding only asv_runner, for ASV_PYTHONPATH.
-
-    The benchmarked interpreter needs asv_runner. Rather than installing into the user's
-    own torch environment, point it at this one's asv_runner through a folder that
-    shadows nothing else (the whole site-packages would also bring this venv's torch).
-    """
-    shim = os.path.join(project_root, ".asv", "runner-path")
-    link = os.path.join(shim, "asv_runner")
-    os.makedirs(shim, exist_ok=True)
-    target = os.path.dirname(asv_runner.__file__)
-    if not (os.path.islink(link) and os.path.realpath(link) == target):
-        if os.path.islink(link) or os.path.isfile(link):
-            os.remove(link)
-        elif os.path.isdir(link):
-            shutil.rmtree(link)
-        os.symlink(target, link)
-    return shim
-
-
-def runs_cpp_wrapper(patterns):
-    """Whether ``asv run --bench`` with these patterns (none: every benchmark) runs any of the
-    C++-wrapper layer: then the forkserver probes the CPU's vector instruction sets once, which
-    every one of that layer's processes would otherwise do again (``benchmarks/forkserver.py``)."""
-    return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
-
-
-def benchmark_env(device, commit, project_root, patterns):
-    env = dict(os.environ)
-    env[settings.DEVICE_ENV_VAR] = device
-    env[settings.COMMIT_ENV_VAR] = commit
-    env[settings.CPP_WRAPPER_ENV_VAR] = "1" if runs_cpp_wrapper(patterns) else "0"
-    # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others
-    # replace it with ASV_PYTHONPATH): set both.
-    path = os.pathsep.join(p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p)
-    env["PYTHONPATH"] = env["ASV_PYTHONPATH"] = path
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def asv(args, env, project_root, config):

@@ -1,0 +1,61 @@
+"""The environment of the benchmark processes: what the runner sets for every one of them.
+
+Shared by the commands that start benchmark processes (``run`` through ``asv run``,
+``compare`` through asv's forkserver directly).
+"""
+
+import os
+import re
+import shutil
+
+import asv_runner
+
+from .suite import settings
+
+# The C++-wrapper layer's benchmark names as asv matches --bench patterns against them: bare,
+# and with each of the seed's parameter sets.
+CPP_WRAPPER_NAMES = [
+    f"layers.InductorCppWrapper.{method}{params}"
+    for method in ("time_add1", "time_add1_synchronized")
+    for params in [""] + [f"({', '.join(map(str, variant))})" for variant in settings.VARIANTS]
+]
+
+
+def asv_runner_path(project_root):
+    """A folder holding only asv_runner, for ASV_PYTHONPATH.
+
+    The benchmarked interpreter needs asv_runner. Rather than installing into the user's
+    own torch environment, point it at this one's asv_runner through a folder that
+    shadows nothing else (the whole site-packages would also bring this venv's torch).
+    """
+    shim = os.path.join(project_root, ".asv", "runner-path")
+    link = os.path.join(shim, "asv_runner")
+    os.makedirs(shim, exist_ok=True)
+    target = os.path.dirname(asv_runner.__file__)
+    if not (os.path.islink(link) and os.path.realpath(link) == target):
+        if os.path.islink(link) or os.path.isfile(link):
+            os.remove(link)
+        elif os.path.isdir(link):
+            shutil.rmtree(link)
+        os.symlink(target, link)
+    return shim
+
+
+def runs_cpp_wrapper(patterns):
+    """Whether ``asv run --bench`` with these patterns (none: every benchmark) runs any of the
+    C++-wrapper layer: then the forkserver probes the CPU's vector instruction sets once, which
+    every one of that layer's processes would otherwise do again (``benchmarks/forkserver.py``)."""
+    return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
+
+
+def benchmark_env(device, commit, project_root, patterns):
+    env = dict(os.environ)
+    env[settings.DEVICE_ENV_VAR] = device
+    env[settings.COMMIT_ENV_VAR] = commit
+    env[settings.CPP_WRAPPER_ENV_VAR] = "1" if runs_cpp_wrapper(patterns) else "0"
+    # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others
+    # replace it with ASV_PYTHONPATH): set both.
+    path = os.pathsep.join(p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = env["ASV_PYTHONPATH"] = path
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
