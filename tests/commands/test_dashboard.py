@@ -1,11 +1,12 @@
 """The published dashboard in a real headless browser: Debian's chromium, driven by Playwright.
 
-The dashboard is published from the committed results/ and builds.json into a temporary
-project (the committed html/ is not touched), served on localhost (asv's pages load their
-JSON by XHR, which file:// refuses) and opened in chromium. asv's index.html loads jQuery,
-flot and Bootstrap from CDNs, which the test machines do not reach: the temporary copy
-points those tags at tests/dashboard_vendor/ instead. Nothing else is changed, and any
-request that is not to the local server is refused and reported.
+Two dashboards are opened: the committed html/ as it is (what a user on a machine without the
+internet opens), and one published afresh from the committed results/ and builds.json (``git
+archive HEAD``: never results a user recorded since) into a temporary project, made
+self-contained by the same function the main command's publish step calls. Both are served on
+localhost (asv's pages load their JSON by XHR, which file:// refuses) and opened in chromium;
+every request that is not to the local server is refused and reported, so a page that still
+needs a CDN fails.
 
 `make test` installs chromium (apt-get) and Playwright (the `test` extra); Playwright
 never downloads a browser of its own here. Screenshots go to $DASHBOARD_SCREENSHOTS, else
@@ -16,9 +17,8 @@ import contextlib
 import functools
 import glob
 import http.server
+import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -27,30 +27,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ROOT, make_project
+from conftest import committed, make_project
+from torch_overhead.lib.offline_html import make_self_contained, remote_loads
 
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 MACHINES = {"nvidia-h200", "cpu-2core"}
+ONE_BUILD = "cf30153c"  # torch 2.13.0+cpu on cpu-2core
 CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [  # what this closed network needs: no background connections, no QUIC, no GPU
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 TIMEOUT_MS = 20_000
-VENDOR = os.path.join(ROOT, "tests", "dashboard_vendor")
-# file name in a CDN URL of asv 0.6.6's index.html -> local copy (see dashboard_vendor/README.md)
-VENDORED = {
-    "jquery-3.3.1.min.js": "jquery-3.3.1.min.js",
-    "jquery.flot.min.js": "jquery.flot.js",
-    "jquery.flot.time.min.js": "jquery.flot.time.js",
-    "jquery.flot.selection.min.js": "jquery.flot.selection.js",
-    "jquery.flot.categories.min.js": "jquery.flot.categories.js",
-    "jquery.flot.orderBars.js": "jquery.flot.orderBars.js",
-    "stupidtable.min.js": "stupidtable-1.1.3.js",
-    "md5.min.js": "md5.min.js",
-    "bootstrap.min.js": "bootstrap.min.js",
-    "bootstrap.min.css": "bootstrap.min.css",
-}
 
 GRID = "() => $('#summarygrid-display .benchmark-container:visible').length > 0"
 PLOT = "() => $('#main-graph').data('plot') !== undefined"  # flot keeps its plot object there
@@ -61,44 +49,32 @@ PLOTTED_JS = """() => $('#main-graph').data('plot').getData().map(s => ({
 }))"""
 
 
-def publish(path, drop=()):
-    """asv publish of the committed results (less the result files matching ``drop``) in ``path``."""
+def publish(path, only_cpu_build=None):
+    """asv publish of the committed results (on cpu-2core only the build ``only_cpu_build``,
+    when given) in ``path``, made self-contained as the main command's publish step does."""
     project = make_project(path)
-    shutil.copy(os.path.join(ROOT, "builds.json"), project)
-    shutil.copytree(os.path.join(ROOT, "results"), os.path.join(project, "results"))
-    for pattern in drop:
-        (match,) = glob.glob(os.path.join(project, "results", pattern))
-        os.remove(match)
+    committed(project, "results", "builds.json")
+    if only_cpu_build:
+        for result in glob.glob(os.path.join(project, "results", "cpu-2core", "*-*.json")):
+            if not os.path.basename(result).startswith(only_cpu_build):
+                os.remove(result)
     out = subprocess.run([sys.executable, "-m", "asv", "publish"], cwd=project,
-                         env=dict(os.environ, HOME=project), capture_output=True, text=True, timeout=120)
+                         env=dict(os.environ, HOME=project), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     html = os.path.join(project, "html")
-    use_local_libraries(html)
+    make_self_contained(html)
     return html
 
 
-def use_local_libraries(html):
-    """Point index.html's CDN tags at local copies; fail naming any CDN file without one."""
-    shutil.copytree(VENDOR, os.path.join(html, "vendor"))
-    index = os.path.join(html, "index.html")
-    with open(index, encoding="utf-8") as f:
-        text = f.read()
-    missing = []
-
-    def local(tag):
-        def to_vendor(url):
-            name = url.group(2).rsplit("/", 1)[1]
-            if name not in VENDORED:
-                missing.append(url.group(2))
-                return url.group(0)
-            return f'{url.group(1)}="vendor/{VENDORED[name]}"'
-        tag = re.sub(r'\b(src|href)="(https?://[^"]+\.(?:js|css))"', to_vendor, tag.group(0))
-        return re.sub(r'\s(?:integrity|crossorigin|referrerpolicy)="[^"]*"', "", tag)
-
-    text = re.sub(r"<(?:script|link)\b[^>]*?(?:src|href)=\"https?://[^>]*>", local, text)
-    assert not missing, f"asv's index.html loads {missing}, which tests/dashboard_vendor/ has no copy of"
-    with open(index, "w", encoding="utf-8") as f:
-        f.write(text)
+def committed_cpu_builds(results_dir):
+    """Commits of the cpu-2core result files that hold a headline figure."""
+    commits = set()
+    for path in glob.glob(os.path.join(results_dir, "cpu-2core", "*-*.json")):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if BENCHMARK in data["results"]:
+            commits.add(data["commit_hash"])
+    return commits
 
 
 @contextlib.contextmanager
@@ -163,6 +139,12 @@ def dashboard(tmp_path_factory):
     """Base URL of the dashboard published from all committed results."""
     with serve(publish(tmp_path_factory.mktemp("dashboard"))) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def committed_html(tmp_path_factory):
+    """The committed html/ and results/, as HEAD has them."""
+    return committed(tmp_path_factory.mktemp("committed"), "html", "results")
 
 
 class Page:
@@ -269,7 +251,7 @@ def test_graph_draws_both_cpu_builds(dashboard, page, shots, capsys):
 
 def test_one_recorded_build_draws_one_point(tmp_path, browser):
     """The check above can fail: with only torch 2.13.0 recorded on cpu-2core, each series has one point."""
-    with serve(publish(tmp_path, drop=["cpu-2core/5c488690-*.json"])) as base:
+    with serve(publish(tmp_path, only_cpu_build=ONE_BUILD)) as base:
         tab = Page(browser)
         try:
             tab.open(base + "index.html#" + BENCHMARK + "?machine=cpu-2core")
@@ -291,3 +273,30 @@ def test_regressions_page_loads(dashboard, page, shots, capsys):
     assert not page.errors, page.errors
     feed = page.page.request.get(dashboard + "regressions.xml")
     assert feed.ok and "<feed" in feed.text(), (feed.status, feed.text()[:300])
+
+
+def test_committed_dashboard_loads_nothing_from_other_hosts(committed_html):
+    assert remote_loads(os.path.join(committed_html, "html")) == []
+
+
+def test_committed_dashboard_opens_offline_with_every_cpu_build(committed_html, browser, shots, capsys):
+    """The committed html/ as a user without the internet opens it (every non-local request
+    refused): the grid renders, and the headline's graph on cpu-2core draws a point for
+    every committed build (html/ was republished after the last results were committed)."""
+    builds = committed_cpu_builds(os.path.join(committed_html, "results"))
+    with serve(os.path.join(committed_html, "html")) as base:
+        tab = Page(browser)
+        try:
+            tab.open(base + "index.html")
+            tab.wait("the benchmark grid", GRID)
+            tab.screenshot(shots, "committed-grid.png", capsys)
+            tab.open(tab.graph_url(base, machine="cpu-2core"))
+            tab.wait("the graph", PLOT)
+            series = tab.plotted()
+            tab.screenshot(shots, "committed-graph-cpu-2core.png", capsys)
+            errors = list(tab.errors)
+        finally:
+            tab.page.close()
+    assert not errors, errors
+    assert not browser.refused, browser.refused
+    assert series and max(s["points"] for s in series) == len(builds), (len(builds), series)
