@@ -38,17 +38,24 @@ def warm():
     """Compute what the first compile of every forked process would otherwise compute again,
     each cached per process: the source hashes that key Inductor's on-disk caches and, when
     this run compiles C++, the CPU's working vector instruction sets (about ten compiler
-    subprocesses; docs/cost.md has what each costs)."""
+    subprocesses; docs/cost.md has what each costs). Older releases lack some of these
+    functions, or keep them elsewhere: what a release does not have is not warmed."""
     from torch._inductor import codecache
-    from torch._inductor.runtime.triton_compat import HAS_TRITON, triton_key
 
-    codecache.torch_key()
+    if hasattr(codecache, "torch_key"):
+        codecache.torch_key()
+    try:
+        from torch._inductor.runtime.triton_compat import HAS_TRITON, triton_key
+    except ImportError:  # before torch 2.6 (torch 2.4.1 failed here: docs/backfill.md)
+        HAS_TRITON = False
     if HAS_TRITON:
         triton_key()
     if wants_cpp_build():
-        from torch._inductor import cpu_vec_isa
-
-        cpu_vec_isa.valid_vec_isa_list()
+        try:
+            from torch._inductor.cpu_vec_isa import valid_vec_isa_list
+        except ImportError:  # before torch 2.5 it lived in codecache
+            valid_vec_isa_list = codecache.valid_vec_isa_list
+        valid_vec_isa_list()
 
 
 # Only in the forkserver (asv_runner's ``run_server``): nothing else forks from its process.

@@ -74,8 +74,13 @@ def parse(argv):
 
     p = command("backfill", backfill.main, "record several torch builds, each in a throwaway environment",
                 [device, machine])
-    p.add_argument("builds", nargs="+", metavar="BUILD[@COMMIT]",
+    p.add_argument("builds", nargs="*", metavar="BUILD[@COMMIT]",
                    help="a torch version, a .whl file or a directory of wheels; @COMMIT checks the build's commit")
+    p.add_argument("--bench", action="append", metavar="REGEX",
+                   help="select benchmarks, as run --bench (e.g. '^(?!compile_time\\.)': all but compile times)")
+    p.add_argument("--shard", metavar="K/N", help="record only builds i (from 0, as listed) with i %% N == K-1")
+    p.add_argument("--merge", nargs="+", metavar="DIR",
+                   help="merge these shard projects' results/ and builds.json into this project instead")
 
     p = command("bisect", bisect.main, "find the first commit of a PyTorch checkout that made a benchmark slower",
                 [python, device, machine, timing])

@@ -1,11 +1,22 @@
-"""Backfill's refusals: a build that cannot be installed, and one that is not the build it is named as."""
+"""Backfill without downloading a release: its refusals (a build that cannot be installed, one
+that is not the build it is named as), resuming, sharding, and merging shards."""
 
+import glob
+import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
 
-from conftest import make_project, snapshot
+import pytest
+
+from conftest import committed, make_project, snapshot
+from torch_overhead.commands.backfill import BuildSpecError, recorded_already, shard
+from torch_overhead.lib import builds
+
+TORCH_2_13 = "cf30153c4c131c8164ee7798e5022d810682e2cb"  # committed: torch 2.13.0+cpu on cpu-2core
+TORCH_2_14 = "5c4886908584029761b579af026dcfb627c84070"  # committed: torch 2.14.1+cu130 on cpu-2core
 
 
 def fake_torch_wheel(directory, version, commit):
@@ -27,10 +38,10 @@ def fake_torch_wheel(directory, version, commit):
     return path
 
 
-def backfill(project, *builds):
+def backfill(project, *args, machine="ci-cpu"):
     return subprocess.run(
-        [sys.executable, "-m", "torch_overhead", "backfill", *builds, "--device", "cpu",
-         "--machine", "ci-cpu", "--project-root", project],
+        [sys.executable, "-m", "torch_overhead", "backfill", *args, "--device", "cpu",
+         "--machine", machine, "--project-root", project],
         capture_output=True, text=True, timeout=900, env=dict(os.environ, HOME=project),
     )
 
@@ -49,7 +60,7 @@ def test_a_version_that_cannot_be_installed_is_reported_and_skipped(tmp_path):
     result = backfill(project, "0.0.1")
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "pip install torch==0.0.1 failed" in errors[0]
+    assert len(errors) == 1 and "pip download torch==0.0.1 failed" in errors[0]
     assert snapshot(project) == {}
 
 
@@ -58,3 +69,127 @@ def test_a_spec_that_is_not_a_build_is_refused(tmp_path):
     result = backfill(project, "latest-nightly")
     assert result.returncode == 1
     assert "neither a torch version, a .whl file nor a directory of wheels" in result.stderr
+
+
+def recorded_project(path, commits=(TORCH_2_13, TORCH_2_14)):
+    """A project holding the committed cpu-2core results of ``commits`` and their index entries."""
+    project = make_project(path)
+    committed(project, "results/benchmarks.json", "results/cpu-2core", "builds.json")
+    for result in glob.glob(os.path.join(project, "results", "cpu-2core", "*-*.json")):
+        if not any(os.path.basename(result).startswith(c[:8]) for c in commits):
+            os.remove(result)
+    index = os.path.join(project, "builds.json")
+    builds.save(index, [b for b in builds.load(index) if b["commit"] in commits])
+    return project
+
+
+def test_shards_partition_the_list_in_order():
+    specs = [f"2.{minor}.0" for minor in range(1, 16)]
+    slices = [shard(specs, f"{k}/4") for k in range(1, 5)]
+    assert slices[1] == ["2.2.0", "2.6.0", "2.10.0", "2.14.0"]
+    assert sorted(sum(slices, []), key=specs.index) == specs  # each build in exactly one shard
+    for bad in ("0/4", "5/4", "2", "a/b"):
+        with pytest.raises(BuildSpecError, match="K/N"):
+            shard(specs, bad)
+
+
+def test_a_bad_shard_is_one_error_line(tmp_path):
+    result = backfill(make_project(tmp_path / "project"), "2.13.0", "--shard", "3/2")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: --shard 3/2: give K/N with 1 <= K <= N, e.g. --shard 2/4"]
+
+
+def test_a_recorded_build_is_skipped_before_download(tmp_path):
+    """Rerun after an interruption: 2.13.0 has its headline on cpu-2core, so nothing is fetched
+    (this machine has no torch 2.13.0 download to make) and nothing changes."""
+    project = recorded_project(tmp_path / "project")
+    before = snapshot(project)
+    result = backfill(project, "2.13.0", "--bench", "^runtime_overhead", machine="cpu-2core")
+    assert result.returncode == 0, result.stderr
+    assert "=== build 1 already recorded, skipped" in result.stdout
+    assert "installing" not in result.stdout
+    assert snapshot(project) == before
+
+
+def test_what_counts_as_recorded(tmp_path):
+    project = recorded_project(tmp_path / "project")
+    assert recorded_already(project, "cpu-2core", TORCH_2_13, ["^runtime_overhead", "^layers"])
+    assert recorded_already(project, "cpu-2core", TORCH_2_13, None)  # without --bench: any results
+    assert not recorded_already(project, "cpu-2core", TORCH_2_13, ["^instruction_count"])  # never counted
+    assert not recorded_already(project, "other-machine", TORCH_2_13, None)
+    assert not recorded_already(project, "cpu-2core", "e" * 40, None)
+
+
+def test_a_build_found_recorded_after_its_install_is_skipped(tmp_path):
+    """A folder of wheels names no version: the build is only known once installed, and then
+    it is skipped without running anything."""
+    project = recorded_project(tmp_path / "project")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    fake_torch_wheel(str(wheels), "2.14.1", TORCH_2_14)
+    before = snapshot(project)
+    result = backfill(project, str(wheels), machine="cpu-2core")
+    assert result.returncode == 0, result.stderr
+    assert "installing it into a fresh environment" in result.stdout
+    assert "=== build 1 already recorded, skipped" in result.stdout
+    assert snapshot(project) == before
+
+
+def merge(project, *shards):
+    return subprocess.run([sys.executable, "-m", "torch_overhead", "backfill", "--project-root", project,
+                           "--merge", *shards], capture_output=True, text=True, timeout=120)
+
+
+def test_two_shards_merge_into_one_history(tmp_path):
+    """Shards recorded separately (each its own project: its build, the shared suite file, its
+    machine file) merge into a project that has neither; merging again changes nothing."""
+    first = recorded_project(tmp_path / "shard1", commits=[TORCH_2_13])
+    second = recorded_project(tmp_path / "shard2", commits=[TORCH_2_14])
+    project = make_project(tmp_path / "project")
+    result = merge(project, first, second)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{first}: 1 new builds, 2 new result files",
+                                          f"{second}: 1 new builds, 1 new result files"]
+    merged = snapshot(project)
+    expected = {**snapshot(first), **snapshot(second)}
+    assert {k for k in merged if k != "builds.json"} == {k for k in expected if k != "builds.json"}
+    assert all(merged[k] == expected[k] for k in merged if k != "builds.json")
+    assert {b["commit"] for b in builds.load(os.path.join(project, "builds.json"))} == {TORCH_2_13, TORCH_2_14}
+    assert merge(project, first, second).returncode == 0
+    assert snapshot(project) == merged
+    published = subprocess.run([sys.executable, "-m", "asv", "publish"], cwd=project, capture_output=True,
+                               text=True, env=dict(os.environ, HOME=project), timeout=300)
+    assert published.returncode == 0, published.stdout[-2000:]
+    with open(os.path.join(project, "html", "index.json")) as f:
+        assert set(json.load(f)["revision_to_hash"].values()) == {TORCH_2_13, TORCH_2_14}
+
+
+def test_shards_that_disagree_about_a_commit_are_refused_untouched(tmp_path):
+    first = recorded_project(tmp_path / "shard1", commits=[TORCH_2_13])
+    second = recorded_project(tmp_path / "shard2", commits=[TORCH_2_14])
+    index = os.path.join(second, "builds.json")
+    builds.register(index, TORCH_2_13, "2.13.1", date="2026-08-01T00:00:00+00:00")
+    project = make_project(tmp_path / "project")
+    result = merge(project, first, second)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {second} records commit cf30153c4c13 as torch 2.13.1, the merge so far as torch 2.13.0+cpu: "
+        "one commit is one build; find which shard installed the wrong torch and drop its results of that commit"]
+    assert snapshot(project) == {}
+
+
+def test_a_build_recorded_twice_is_refused(tmp_path):
+    first = recorded_project(tmp_path / "shard1", commits=[TORCH_2_13])
+    second = recorded_project(tmp_path / "shard2", commits=[TORCH_2_13])
+    (result_file,) = glob.glob(os.path.join(second, "results", "cpu-2core", "cf30153c-*.json"))
+    with open(result_file) as f:
+        data = json.load(f)
+    data["date"] += 1
+    with open(result_file, "w") as f:
+        json.dump(data, f)
+    project = make_project(tmp_path / "project")
+    result = merge(project, first, second)
+    assert result.returncode == 2 and "the same build was recorded twice" in result.stderr
+    assert snapshot(project) == {}
+    shutil.rmtree(second)
+    assert merge(project, first).returncode == 0

@@ -2,20 +2,38 @@
 
 ``python -m torch_overhead backfill 2.13.0 2.14.1 path/to/torch-X.whl wheels-dir/ [--device cpu]``
 
-Each build is given as a torch version (installed with pip from the configured index),
-a wheel file, or a directory of wheels (``--no-index --find-links``), optionally followed
-by ``@COMMIT``: the commit (or a prefix) the build must carry. For each one: a fresh
-virtual environment, ``pip install`` of that torch (and numpy), a check that the
-installed build is the one named (version, and commit when given), then the main
-command (``run``) against that interpreter, and the environment is deleted. Builds are
-recorded in the order given, which for release builds is also their order on the
-history axis (they are dated when first recorded).
+Each build is given as a torch version (downloaded with pip from the configured index),
+a wheel file, or a directory of wheels, optionally followed by ``@COMMIT``: the commit
+(or a prefix) the build must carry. For each one: the wheel is fetched into a temporary
+folder and dated by its own build date (the newest time stamp in the wheel), a fresh
+virtual environment gets that torch (and numpy; ``pip --no-cache-dir``, so no pip cache
+is left behind), the installed build is checked to be the one named (version, and commit
+when given), the build is added to the build index under the wheel's date, the main
+command (``run``) records it, and the temporary folder is deleted. Each build's wall
+time and disk use are printed.
 
-A build that cannot be installed, or is not the build it was named as, is reported in
-one line and skipped; the others still run. Exit status: 0 all recorded, 1 otherwise.
+``--bench REGEX`` (repeatable) is passed to ``run``: e.g. ``--bench '^(?!compile_time\\.)'``
+records the default suite and the instruction counts, without the minutes of compile times.
+
+Resuming: a build whose commit already has results on the machine for every selected
+benchmark (with ``--bench``; without it, any results) is skipped, before it is downloaded
+when its version is already in the index and ``--machine`` is given, else right after its
+install. An interrupted backfill run again does only what is missing.
+
+Sharding: ``--shard K/N`` records only builds i (counting from 0, in the order given) with
+``i % N == K - 1``, so that N machines (a CI matrix, a Slurm array) share one list;
+``backfill --merge DIR...`` then merges their projects' results/ and builds.json into
+this one (``lib/builds.merge``; docs/backfill.md has the examples).
+
+A build that cannot be downloaded, installed or imported, or is not the build it was
+named as, is reported in one ``error:`` line and skipped; the others still run.
+Exit status: 0 all recorded (or already recorded), 1 otherwise.
 """
 
+import glob
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +41,7 @@ import tempfile
 import time
 import venv
 
-from ..lib import main_command
+from ..lib import builds, main_command, recorded
 from ..lib.probe import ProbeError, probe
 
 
@@ -31,33 +49,68 @@ class BuildSpecError(RuntimeError):
     pass
 
 
+# Releases built against NumPy 1.x fail to import beside NumPy 2 (their binaries were
+# compiled before its ABI change): those get a NumPy of that series. (first good release, pin)
+NUMPY_PINS = (((2, 4), "numpy<2"),)
+
+
 def parse(spec):
-    """``(pip arguments, expected version or None, expected commit prefix or None)``."""
+    """``(pip download arguments, expected version or None, expected commit prefix or None)``."""
     spec, _, commit = spec.partition("@")
     if os.path.isdir(spec):
-        return ["--no-index", "--find-links", spec, "torch"], None, commit or None
+        return ["--no-index", "--find-links", os.path.abspath(spec), "torch"], None, commit or None
     if spec.endswith(".whl"):
         if not os.path.isfile(spec):
             raise BuildSpecError(f"{spec}: no such wheel file")
-        # torch-2.14.1+cu130-cp311-...whl: the second field is the version
-        return [os.path.abspath(spec)], os.path.basename(spec).split("-")[1], commit or None
+        return [os.path.abspath(spec)], wheel_version(spec), commit or None
     if spec and spec[0].isdigit():
         return [f"torch=={spec}"], spec, commit or None
     raise BuildSpecError(f"{spec!r} is neither a torch version, a .whl file nor a directory of wheels")
 
 
-def install(pip_args, workdir):
-    """A fresh venv holding that torch; returns its python or raises BuildSpecError."""
+def wheel_version(path):
+    # torch-2.14.1+cu130-cp311-...whl: the second field is the version
+    return os.path.basename(path).split("-")[1]
+
+
+def shard(items, spec):
+    """The slice ``K/N`` of ``items``: those at positions i with ``i % N == K - 1``."""
+    match = re.fullmatch(r"(\d+)/(\d+)", spec or "")
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise BuildSpecError(f"--shard {spec}: give K/N with 1 <= K <= N, e.g. --shard 2/4")
+    k, n = int(match.group(1)), int(match.group(2))
+    return [item for i, item in enumerate(items) if i % n == k - 1]
+
+
+def fetch(pip_args, workdir):
+    """The torch wheel, downloaded (or copied) into ``workdir``; raises BuildSpecError."""
+    dest = os.path.join(workdir, "wheel")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-cache-dir",
+         "--no-deps", "-d", dest, *pip_args],
+        capture_output=True, text=True,
+    )
+    wheels = glob.glob(os.path.join(dest, "torch-*.whl"))
+    if result.returncode != 0 or len(wheels) != 1:
+        lines = [line for line in result.stderr.splitlines() if line.startswith("ERROR")] or ["no torch wheel"]
+        raise BuildSpecError(f"pip download {' '.join(pip_args)} failed: {lines[-1]}")
+    return wheels[0]
+
+
+def install(wheel, workdir):
+    """A fresh venv holding that torch wheel; returns its python or raises BuildSpecError."""
     env_dir = os.path.join(workdir, "venv")
     venv.create(env_dir, with_pip=True)
     python = os.path.join(env_dir, "bin", "python")
+    release = tuple(int(x) for x in re.findall(r"\d+", wheel_version(wheel))[:2])
+    numpy = next((pin for first_good, pin in NUMPY_PINS if release < first_good), "numpy")
     result = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *pip_args, "numpy"],
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-cache-dir", wheel, numpy],
         capture_output=True, text=True,
     )
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.startswith("ERROR")] or ["pip failed"]
-        raise BuildSpecError(f"pip install {' '.join(pip_args)} failed: {lines[-1]}")
+        raise BuildSpecError(f"pip install {os.path.basename(wheel)} failed: {lines[-1]}")
     return python
 
 
@@ -71,25 +124,108 @@ def check_identity(build, version, commit):
         )
 
 
+def recorded_already(project_root, machine, commit, patterns):
+    """Whether ``machine`` has results of ``commit`` for every benchmark the patterns select
+    (for any benchmark, without patterns): such a build is skipped on a rerun."""
+    if not machine:
+        return False
+    try:
+        results = recorded.results_for_commit(os.path.join(project_root, "results"), machine, commit)
+    except recorded.RecordedResultsError:
+        return False
+    done = set()
+    for name in results.get_all_result_keys():
+        values = results.get_result_value(name, results.get_result_params(name))
+        if any(v is not None for v in (values if isinstance(values, list) else [values])):
+            done.add(name)  # None: the benchmark failed there, to be run again
+    if not patterns:
+        return bool(done)
+    with open(os.path.join(project_root, "results", "benchmarks.json"), encoding="utf-8") as f:
+        suite = [name for name in json.load(f) if name != "version"]
+    wanted = {name for name in suite if any(re.search(p, name) for p in patterns)}
+    return bool(wanted) and wanted <= done
+
+
+def known_commit(index, version):
+    """The commit the index already holds for a release ``version`` (``2.13.0`` also finds
+    ``2.13.0+cpu``, which ``pip install torch==2.13.0`` may install), or None."""
+    for build in builds.load(index):
+        if build["version"] == version or ("+" not in version and build["version"].split("+")[0] == version):
+            return build["commit"]
+    return None
+
+
+def disk_use(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names
+               if not os.path.islink(os.path.join(d, f)))
+
+
+def record(args, spec, workdir):
+    """One build; returns "recorded" or "skipped", or raises BuildSpecError/ProbeError."""
+    index = os.path.join(args.project_root, "builds.json")
+    pip_args, version, commit = parse(spec)
+    known = commit if commit and len(commit) == 40 else (known_commit(index, version) if version else None)
+    if known and recorded_already(args.project_root, args.machine, known, args.bench):
+        return "skipped"
+    wheel = fetch(pip_args, workdir)
+    date = builds.wheel_date(wheel)
+    print(f"    {os.path.basename(wheel)} ({os.path.getsize(wheel) / 1e9:.2f} GB, built {date}); "
+          "installing it into a fresh environment", flush=True)
+    python = install(wheel, workdir)
+    build = probe(python)
+    check_identity(build, version or wheel_version(wheel), commit)
+    machine = args.machine or build.default_machine_name(build.resolve_device(args.device), os.uname().nodename)
+    if recorded_already(args.project_root, machine, build.git_version, args.bench):
+        return "skipped"
+    builds.register(index, build.git_version, build.version, date=date)
+    cmd = main_command.command(args.project_root, args.device, python=python, machine=args.machine,
+                               bench=args.bench)
+    status = subprocess.run(cmd).returncode
+    if status != 0:
+        raise BuildSpecError(f"the run exited {status} (see above)")
+    return "recorded"
+
+
+def merge(args):
+    try:
+        for line in builds.merge(args.project_root, args.merge):
+            print(line)
+    except builds.BuildIndexError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(args):
+    if args.merge:
+        if args.builds or args.shard:
+            print("error: --merge takes only the shard folders; record builds in a separate call", file=sys.stderr)
+            return 2
+        return merge(args)
+    try:
+        specs = shard(args.builds, args.shard) if args.shard else args.builds
+    except BuildSpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not specs:
+        print("error: no build to record: name torch versions, wheels or wheel folders "
+              "(or --merge DIR... to merge shards)", file=sys.stderr)
+        return 2
     failed = 0
-    for number, spec in enumerate(args.builds, 1):
-        print(f"=== build {number}/{len(args.builds)}: {spec}", flush=True)
+    for number, spec in enumerate(specs, 1):
+        print(f"=== build {number}/{len(specs)}: {spec}", flush=True)
         start = time.perf_counter()
         workdir = tempfile.mkdtemp(prefix="torch-overhead-backfill-")
+        disk = 0
         try:
-            pip_args, version, commit = parse(spec)
-            print(f"    installing {' '.join(pip_args)} into a fresh environment", flush=True)
-            python = install(pip_args, workdir)
-            check_identity(probe(python), version, commit)
-            cmd = main_command.command(args.project_root, args.device, python=python, machine=args.machine)
-            status = subprocess.run(cmd).returncode
-            if status != 0:
-                raise BuildSpecError(f"the run exited {status} (see above)")
-            print(f"=== build {number} recorded in {time.perf_counter() - start:.0f} s wall", flush=True)
-        except (BuildSpecError, ProbeError) as err:
+            outcome = record(args, spec, workdir)
+            disk = disk_use(workdir)
+            print(f"=== build {number} {outcome if outcome == 'recorded' else 'already recorded, skipped'} "
+                  f"in {time.perf_counter() - start:.0f} s wall, {disk / 1e9:.1f} GB on disk", flush=True)
+        except (BuildSpecError, ProbeError, builds.BuildIndexError) as err:
             failed += 1
-            print(f"error: {spec}: {err}; skipped", file=sys.stderr, flush=True)
+            print(f"error: {spec}: {err}; skipped ({time.perf_counter() - start:.0f} s wall)",
+                  file=sys.stderr, flush=True)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0

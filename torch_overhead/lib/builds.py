@@ -12,10 +12,13 @@ builds of a main-branch commit (``X.Y.ZaN+git<hash>``).
 """
 
 import datetime
+import glob
 import json
 import os
 import re
+import shutil
 import tempfile
+import zipfile
 
 INDEX_VERSION = 1
 _HASH = re.compile(r"^[0-9a-f]{40}$")
@@ -113,3 +116,91 @@ def register(path, commit, version, date=None):
     }
     save(path, builds + [entry])
     return entry
+
+
+def wheel_date(path):
+    """When a wheel was built: the newest time stamp among its entries (UTC, as the build
+    machines stamp them). A release's wheel is built days before its upload at most, so it
+    dates a release on the history axis better than the day it was first recorded."""
+    with zipfile.ZipFile(path) as wheel:
+        newest = max(info.date_time for info in wheel.infolist())
+    return datetime.datetime(*newest, tzinfo=datetime.timezone.utc).isoformat()
+
+
+def merge(project_root, shards):
+    """Merge the ``results/`` and ``builds.json`` of each shard project (a folder) into
+    ``project_root``'s; returns what was done, one line per shard.
+
+    Conflict-free by construction, and checked before anything is written: builds are keyed
+    by commit (a commit indexed under two versions is refused, as ``register`` does; the same
+    build under two dates keeps the earlier), result files by machine, commit and
+    environment (the same file with other contents in two places is refused: that build was
+    recorded twice, and one record would be lost). ``results/benchmarks.json`` must agree on
+    every benchmark's version, or asv publish would drop one side's results.
+    """
+    index_path = os.path.join(project_root, "builds.json")
+    merged = {b["commit"]: dict(b) for b in load(index_path)}
+    copies, notes = {}, []
+    for shard in shards:
+        shard_index = os.path.join(shard, "builds.json")
+        if not os.path.isfile(shard_index):
+            raise BuildIndexError(f"{shard} holds no builds.json: give the project folder a shard recorded into")
+        new_builds = 0
+        for build in load(shard_index):
+            ours = merged.get(build["commit"])
+            if ours is None:
+                merged[build["commit"]] = dict(build)
+                new_builds += 1
+            elif ours["version"] != build["version"]:
+                raise BuildIndexError(
+                    f"{shard} records commit {build['commit'][:12]} as torch {build['version']}, the merge so far "
+                    f"as torch {ours['version']}: one commit is one build; find which shard installed the wrong "
+                    "torch and drop its results of that commit"
+                )
+            elif timestamp_ms(build["date"]) < timestamp_ms(ours["date"]):
+                ours["date"] = build["date"]
+        new_files = 0
+        for source in sorted(glob.glob(os.path.join(shard, "results", "**", "*.json"), recursive=True)):
+            relative = os.path.relpath(source, shard)
+            target = os.path.join(project_root, relative)
+            if relative == os.path.join("results", "benchmarks.json"):
+                _check_same_suite(copies.get(target, target), source)
+                if not os.path.exists(target):
+                    copies.setdefault(target, source)
+                continue
+            present = copies.get(target, target if os.path.exists(target) else None)
+            if present is None:
+                copies[target] = source
+                new_files += 1
+            elif os.path.basename(source) != "machine.json" and not _same_bytes(present, source):
+                where = os.path.dirname(os.path.dirname(os.path.dirname(present)))  # above results/MACHINE/
+                raise BuildIndexError(
+                    f"{relative} differs between {shard} and {where}: the same build was recorded twice on that "
+                    "machine; keep one of the two files"
+                )
+        notes.append(f"{shard}: {new_builds} new builds, {new_files} new result files")
+    for target, source in copies.items():
+        if not (os.path.exists(target) and _same_bytes(target, source)):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(source, target + ".tmp")
+            os.replace(target + ".tmp", target)
+    save(index_path, list(merged.values()))
+    return notes
+
+
+def _same_bytes(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
+def _check_same_suite(ours, theirs):
+    if not os.path.exists(ours):
+        return
+    versions = []
+    for path in (ours, theirs):
+        with open(path, encoding="utf-8") as f:
+            versions.append({name: b.get("version") for name, b in json.load(f).items() if isinstance(b, dict)})
+    differ = sorted(n for n in set(versions[0]) & set(versions[1]) if versions[0][n] != versions[1][n])
+    if differ:
+        raise BuildIndexError(f"{theirs} was recorded with other benchmark versions ({', '.join(differ[:3])}): "
+                              "record every shard with the same suite")
