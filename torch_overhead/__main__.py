@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from .commands import backfill, bisect, breakdown, gate, run, table
+from .commands import backfill, bisect, breakdown, gate, run, steps, table
 from .lib.suite import ROOT, settings
 from .validation import counts, figures, gate_sensitivity, harness, noise
 
@@ -118,6 +118,11 @@ def parse(argv):
     p.add_argument("--clock", choices=breakdown.CLOCKS, default="host",
                    help="host: no synchronize, as the seed (default); synchronized: CUDA only")
     p.add_argument("--output", help="PNG path (default: docs/breakdown-MACHINE[-synchronized].png)")
+
+    p = command("steps", steps.main, "largest build-to-build steps per variant and layer, and a picture",
+                [recorded_machine])
+    p.add_argument("--top", type=int, default=3, help="steps listed per variant (default 3)")
+    p.add_argument("--plot", metavar="PNG", help="also draw each variant across the builds into this file")
 
     # The suite's own checks: listed under their own heading (EPILOG), not among the commands.
     p = command("figures", figures.main, "fidelity, cost and stability of the suite, as a table",

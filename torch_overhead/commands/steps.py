@@ -1,0 +1,139 @@
+"""Across recorded builds: the largest build-to-build steps per variant and layer, and a picture.
+
+``python -m torch_overhead steps --machine cpu-2core [--top 3] [--plot docs/history-cpu-2core.png]``
+
+Reads every build of ``builds.json`` that has results on the machine, in the index's date
+order, and for the instruction counts and each host-clock layer prints, per seed variant,
+the largest steps from one build to the next that has a figure (the ratio, and both
+figures). Instruction counts are deterministic there, so a step in them is a change in
+torch; a step in time is one only if it agrees with the counts or is confirmed side by side
+(``python -m torch_overhead compare``): times recorded on different days carry the host's
+drift (docs/history.md).
+
+``--plot`` draws, per variant, microseconds per call of each layer and the instruction
+counts of the headline (Inductor) across the builds, from the same figures.
+"""
+
+import math
+import os
+import sys
+
+from ..lib import builds
+from ..lib.recorded import RecordedResultsError, result_by_variant, results_for_commit
+from ..lib.suite import settings
+
+COUNTS = "instruction_count.InstructionCount.track_instructions"
+# (label, benchmark): host-clock add1 from eager up to Inductor's C++ wrapper
+LAYERS = [
+    ("eager", "layers.Eager.time_add1"),
+    ("Dynamo", "layers.DynamoEager.time_add1"),
+    ("AOTAutograd", "layers.AotAutograd.time_add1"),
+    ("Inductor", settings.HEADLINE),
+    ("Inductor+C++ wrapper", "layers.InductorCppWrapper.time_add1"),
+]
+
+
+def series(project_root, machine):
+    """``(versions, {benchmark: {variant: [value or None per build]}})``, builds in date order."""
+    index = builds.load(os.path.join(project_root, "builds.json"))
+    index.sort(key=lambda b: builds.timestamp_ms(b["date"]))
+    results_dir = os.path.join(project_root, "results")
+    recorded = []
+    for build in index:
+        try:
+            recorded.append((build["version"], results_for_commit(results_dir, machine, build["commit"])))
+        except RecordedResultsError:
+            continue  # not recorded on this machine
+    if not recorded:
+        raise RecordedResultsError(f"no build of {project_root}/builds.json has results on machine {machine!r}")
+    table = {}
+    for name in [COUNTS] + [benchmark for _, benchmark in LAYERS]:
+        per_build = [result_by_variant(results, name) if name in results.get_all_result_keys() else {}
+                     for _, results in recorded]
+        variants = sorted({v for figures in per_build for v in figures})
+        table[name] = {v: [figures.get(v) for figures in per_build] for v in variants}
+    return [version for version, _ in recorded], table
+
+
+def steps(versions, values):
+    """``[(ratio, from version, to version, before, after)]`` between consecutive builds with a figure."""
+    known = [(version, value) for version, value in zip(versions, values) if value is not None]
+    return [(b / a, va, vb, a, b) for (va, a), (vb, b) in zip(known, known[1:]) if a > 0]
+
+
+def variant_label(variant):
+    names = [name for name, on in zip(("requires_grad", "inference_mode", "backward", "dynamic"), variant) if on]
+    return "+".join(names) or "base"
+
+
+def report(versions, table, top):
+    lines = [f"builds with results, oldest first ({len(versions)}): {', '.join(versions)}"]
+    for label, name, unit, scale in [("instructions per call, Inductor", COUNTS, "", 1)] + [
+            (f"us per call, {label}", name, " us", 1e6) for label, name in LAYERS]:
+        if not table.get(name):
+            continue
+        lines += ["", f"## {label} ({name}): the {top} largest steps per variant"]
+        for variant, values in table[name].items():
+            found = sorted(steps(versions, values), key=lambda s: -abs(math.log(s[0])))[:top]
+            described = "; ".join(f"{va} -> {vb} x{r:.3f} ({a * scale:,.{0 if not unit else 1}f} -> "
+                                  f"{b * scale:,.{0 if not unit else 1}f}{unit})" for r, va, vb, a, b in found)
+            lines.append(f"{variant_label(variant):<38} {described or 'fewer than two builds with a figure'}")
+    return lines
+
+
+def plot(versions, table, path):
+    """Per variant: each layer's microseconds per call (left axis) and the Inductor instruction
+    count (right axis, dashed) across the builds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = sorted({v for name in table for v in table[name]})
+    variants = [v for v in variants if v in table.get(settings.HEADLINE, {})] or variants
+    cols = 5
+    rows = math.ceil(len(variants) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False, sharex=True)
+    x = range(len(versions))
+    for ax, variant in zip(axes.flat, variants):
+        for color, (label, name) in enumerate(LAYERS):  # one color per layer in every panel
+            values = table.get(name, {}).get(variant)
+            if values and any(v is not None for v in values):
+                ax.plot(x, [v * 1e6 if v is not None else math.nan for v in values], marker="o", ms=3,
+                        color=f"C{color}", label=label)
+        ax.set_title(variant_label(variant), fontsize=9)
+        ax.set_ylim(bottom=0)
+        counts = table.get(COUNTS, {}).get(variant)
+        if counts and any(v is not None for v in counts):
+            twin = ax.twinx()
+            twin.plot(x, [v / 1e3 if v is not None else math.nan for v in counts], "k--", marker="x", ms=4,
+                      label="Inductor, thousand instructions")
+            twin.set_ylim(bottom=0)
+            twin.tick_params(labelsize=7)
+        ax.set_xticks(list(x), versions, rotation=90, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in axes.flat[len(variants):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("us per call")
+    handles = axes[0][0].get_legend_handles_labels()
+    extra = [ax for ax in fig.axes if ax not in axes.flat]
+    if extra:
+        more = extra[0].get_legend_handles_labels()
+        handles = (handles[0] + more[0], handles[1] + more[1])
+    fig.legend(*handles, loc="upper center", ncol=len(handles[1]), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(args):
+    try:
+        versions, table = series(args.project_root, args.machine)
+    except (RecordedResultsError, builds.BuildIndexError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(report(versions, table, args.top)))
+    if args.plot:
+        plot(versions, table, args.plot)
+        print(f"\npicture: {args.plot}")
+    return 0
