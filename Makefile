@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bench test tools browser
+.PHONY: bench test tools browser valgrind
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ browser:
 	  $$SUDO apt-get update -q && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
-test: tools browser
+# tests/benchmarks_suite/test_instruction_count.py counts under valgrind's callgrind. Installed when missing.
+valgrind:
+	@command -v valgrind >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends valgrind; }
+
+test: tools browser valgrind
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pytest -v $(PYTEST_ARGS)

@@ -5,6 +5,8 @@ interpreter that need not have torch at all.
 """
 
 import itertools
+import os
+import shutil
 
 # Environment variables the runner sets for every benchmark process.
 DEVICE_ENV_VAR = "TORCH_OVERHEAD_DEVICE"  # cuda or cpu; also part of the asv environment name
@@ -12,6 +14,8 @@ COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # the torch commit the results are fil
 CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # 1: the run includes the C++-wrapper layer
 REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"  # set by `figures` only (reference.py)
 INJECT_US_ENV_VAR = "TORCH_OVERHEAD_INJECT_US"  # set by `gate-sensitivity` only (inject/)
+# Set by the user: the valgrind executable the instruction counts run under (else valgrind on PATH).
+VALGRIND_ENV_VAR = "TORCH_OVERHEAD_VALGRIND"
 
 # The seed's variants, as asv parameters.
 SEED_PARAMS = ([False, True], [False, True], [False, True], [False, True])
@@ -35,3 +39,16 @@ def invalid_variant(requires_grad, inference_mode, backward):
 
 
 VALID_VARIANTS = [v for v in VARIANTS if invalid_variant(*v[:3]) is None]
+
+
+def chosen_valgrind(environ=os.environ):
+    """The valgrind the counts run under: the executable VALGRIND_ENV_VAR names, else ``valgrind``
+    on PATH, else None. Raises ValueError when the variable names no executable: the runner
+    refuses to start, rather than have every count skipped. Here, as both sides need it."""
+    named = environ.get(VALGRIND_ENV_VAR)
+    if named:
+        if not (os.path.isfile(named) and os.access(named, os.X_OK)):
+            raise ValueError(f"{VALGRIND_ENV_VAR}={named} is not an executable file: point it at a "
+                             "valgrind binary (e.g. /usr/bin/valgrind), or unset it to use valgrind on PATH")
+        return os.path.abspath(named)
+    return shutil.which("valgrind", path=environ.get("PATH"))

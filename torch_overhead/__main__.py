@@ -142,6 +142,7 @@ def parse(argv):
     p = command("counts", counts.main, "repeatability of the callgrind instruction counts, run side by side",
                 [device], listed=False)
     p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--processes", type=int, help="counting processes at once (default: one per CPU)")
 
     p = command("gate-sensitivity", gate_sensitivity.main,
                 "smallest injected per-call overhead the gate flags on this machine", [device, timing], listed=False)

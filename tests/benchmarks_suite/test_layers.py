@@ -238,30 +238,6 @@ def test_compile_time_cold_is_slower_than_warm():
         bench.setup(False, True, True, False)
 
 
-def test_callgrind_counts_are_repeatable(tmp_path):
-    from benchmarks import instruction_count as ic
-
-    shim = ic.build_shim(str(tmp_path))
-    base = (False, False, False, False)
-    ic.warm_inductor_cache([base])
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    first = ic._callgrind_one(base, shim, 5, str(tmp_path / "a"))
-    second = ic._callgrind_one(base, shim, 5, str(tmp_path / "b"))
-    assert 50_000 < first < 1_000_000  # about 186,000 on torch 2.13 CPU
-    assert abs(first - second) / first < 0.001
-
-
-def test_no_valgrind_and_no_counter_is_a_skip_with_a_reason(monkeypatch):
-    from benchmarks import instruction_count as ic
-
-    monkeypatch.setattr(ic, "_hardware_counter_works", lambda: False)
-    monkeypatch.setenv("PATH", "/nonexistent")
-    cache = ic.InstructionCount().setup_cache()
-    with pytest.raises(NotImplementedError, match="valgrind is not installed"):
-        ic.InstructionCount().setup(cache, False, False, False, False)
-
-
 def test_harness_times_every_forward_variant_four_ways():
     """Eager has four forward variants (its dynamic ones are skipped as duplicates): each
     gets asv's per-call figure, with our setup only, with no setup, and the reference."""

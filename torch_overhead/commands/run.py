@@ -29,7 +29,7 @@ from asv.util import UserError
 
 from ..asv_plugins.environment import InstalledTorch
 from ..asv_plugins.repo import RUN_COMMIT_ENV_VAR, TorchBuildIndex
-from ..lib import builds, recorded
+from ..lib import builds, recorded, valgrind
 from ..lib.benchmark_env import benchmark_env
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
@@ -99,8 +99,10 @@ def prepare(python, device, machine, project_root, config):
 def main(args):
     project_root = args.project_root
     try:
+        valgrind.check()
         build, device, machine = prepare(args.python, args.device, args.machine, project_root, args.config)
-    except (ProbeError, recorded.RecordedResultsError, builds.BuildIndexError, CloneError) as err:
+    except (ProbeError, recorded.RecordedResultsError, builds.BuildIndexError, CloneError,
+            valgrind.ValgrindError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     _step(3, f"registering asv machine {machine}")

@@ -1,0 +1,119 @@
+"""Instruction counts under callgrind (benchmarks/callgrind.py, benchmarks/instruction_count.py).
+
+valgrind is installed by the test command (``make test``'s ``valgrind`` target); these tests
+fail, not skip, where it is missing.
+"""
+
+import os
+import stat
+
+import pytest
+
+from benchmarks import callgrind, instruction_count as ic
+from benchmarks.settings import VALGRIND_ENV_VAR
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASE = (False, False, False, False)
+
+
+def env_with_targets():
+    """The counting processes' environment, with counted_calls.py importable."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(os.path.dirname(HERE))]))
+
+
+def count(jobs, processes=None):
+    return callgrind.count_side_by_side(jobs, env_with_targets(), blocks=3, calls=4, processes=processes)
+
+
+def test_calling_thread_and_all_threads_are_told_apart():
+    """A call that hands work to a long-lived worker thread (as backward does on CUDA): the
+    calling thread's figure has the caller's share only, and not the uncounted work before
+    each call; the all-threads figure adds the worker's."""
+    import counted_calls as cc
+
+    per_loop = count({"loop": ("counted_calls:on_the_caller", (cc.WORKER_LOOPS,))})["loop"]["calling_thread"]
+    per_loop /= cc.WORKER_LOOPS
+    counts = count({"threaded": ("counted_calls:handed_to_a_worker", ())})["threaded"]
+    assert counts["calling_thread"] < 0.5 * cc.WORKER_LOOPS * per_loop  # not the worker's loop
+    assert counts["calling_thread"] > cc.CALLER_LOOPS * per_loop  # the caller's own loop
+    worker = counts["all_threads"] - counts["calling_thread"]
+    assert 0.9 < worker / (cc.WORKER_LOOPS * per_loop) < 1.5, (worker, per_loop)
+
+
+def test_one_crashing_process_skips_only_its_own_figure():
+    counts = count({"crash": ("counted_calls:crashing", ()), "fine": ("counted_calls:on_the_caller", (100,))})
+    assert "valgrind exited" in counts["crash"]["skip"] and "calling_thread" not in counts["crash"]
+    assert counts["fine"]["calling_thread"] > 0
+
+
+def test_counts_repeat_side_by_side():
+    """Two processes of the compiled base variant at once, the Inductor cache warm: equal within 0.1%."""
+    ic.warm_inductor_cache([BASE])
+    jobs = {n: ("benchmarks.instruction_count:add1_calls", BASE) for n in ("a", "b")}
+    counts = callgrind.count_side_by_side(jobs, ic.counting_env(), blocks=2, calls=5, processes=2)
+    first, second = counts["a"]["calling_thread"], counts["b"]["calling_thread"]
+    assert 50_000 < first < 1_000_000  # about 188,000 on torch 2.13 CPU
+    assert abs(first - second) / first < 0.001
+    assert counts["a"]["all_threads"] == first  # no other thread works in a CPU forward call
+
+
+def test_valgrind_named_by_the_variable_is_used(monkeypatch, tmp_path):
+    """A valgrind that is not on PATH, named by the variable (as the GPU machine's kit)."""
+    real = callgrind.find_valgrind()
+    link = tmp_path / "bin" / "valgrind"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv(VALGRIND_ENV_VAR, str(link))
+    assert callgrind.find_valgrind() == str(link)
+
+
+def test_variable_naming_no_executable_is_unavailable_with_its_name(monkeypatch, tmp_path):
+    script = tmp_path / "valgrind"
+    script.write_text("#!/bin/sh\n")
+    for path in (tmp_path / "missing", script):  # missing, then not executable
+        monkeypatch.setenv(VALGRIND_ENV_VAR, str(path))
+        with pytest.raises(callgrind.Unavailable, match=VALGRIND_ENV_VAR + "=" + str(path)):
+            callgrind.find_valgrind()
+
+
+def test_no_valgrind_and_no_counter_is_a_skip_with_a_reason(monkeypatch):
+    monkeypatch.setattr(ic, "_hardware_counter_works", lambda: False)
+    monkeypatch.delenv(VALGRIND_ENV_VAR, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    cache = ic.InstructionCount().setup_cache()
+    with pytest.raises(NotImplementedError, match="valgrind is not installed"):
+        ic.InstructionCount().setup(cache, *BASE)
+
+
+def test_no_c_compiler_is_a_skip_with_a_reason(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    with pytest.raises(callgrind.Unavailable, match="no C compiler"):
+        callgrind.build_shim(callgrind.find_valgrind(), str(tmp_path))
+
+
+def test_shim_is_built_against_the_header_beside_a_relocated_valgrind(tmp_path):
+    """A kit laid out as the GPU machine's (``valgrind``, ``lib/``, ``include/valgrind/``) with a
+    header that cannot compile: the shim is built against it, not the system's."""
+    kit = tmp_path / "kit"
+    (kit / "include" / "valgrind").mkdir(parents=True)
+    (kit / "include" / "valgrind" / "callgrind.h").write_text("#error the kit's own header\n")
+    (kit / "lib").mkdir()
+    (kit / "lib" / "callgrind-amd64-linux").write_text("")
+    binary = kit / "valgrind"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    with pytest.raises(callgrind.Unavailable, match="the kit's own header"):
+        callgrind.build_shim(str(binary), str(tmp_path))
+    assert callgrind.valgrind_env(str(binary), {})["VALGRIND_LIB"] == str(kit / "lib")
+
+
+def test_a_variant_whose_process_crashed_is_skipped_with_the_reason():
+    cache = {"counts": {'[false, false, false, false]': {"skip": "valgrind exited 1: SIGILL"},
+                        '[true, false, false, false]': {"calling_thread": 1.0, "all_threads": 2.0}}}
+    bench = ic.InstructionCount()
+    with pytest.raises(NotImplementedError, match="SIGILL"):
+        bench.setup(cache, *BASE)
+    bench.setup(cache, True, False, False, False)
+    assert bench.track_instructions(cache, True, False, False, False) == 1.0
+    assert bench.track_instructions_all_threads(cache, True, False, False, False) == 2.0
