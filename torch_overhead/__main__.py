@@ -6,7 +6,7 @@ import sys
 
 from .commands import backfill, bisect, breakdown, gate, run, steps, table
 from .lib.suite import ROOT, settings
-from .validation import counts, figures, gate_sensitivity, harness, noise
+from .validation import counts, figures, gate_sensitivity, harness, noise, trials
 
 EPILOG = """validation tools (the suite's own checks, not needed to benchmark):
   figures           fidelity, cost and stability of the suite, as a table
@@ -14,6 +14,7 @@ EPILOG = """validation tools (the suite's own checks, not needed to benchmark):
   noise             is it torch or the machine? add1 beside a pure-Python clock, per block
   counts            repeatability of the callgrind instruction counts
   gate-sensitivity  the smallest injected per-call overhead the gate flags on this machine
+  trials            bad input and faults replayed on scratch copies: exit status, message, files changed
 """
 
 
@@ -69,6 +70,8 @@ def parse(argv):
     p.add_argument("--slow", action="store_true",
                    help="also run the benchmarks that take minutes (compile time, instruction counts)")
     p.add_argument("--quick", action="store_true", help="one sample per variant (smoke test, not for history)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace figures already recorded for this build and machine (never a full run's by --quick)")
     p.add_argument("--config", default="asv.conf.json",
                    help="asv config in the project root: asv.conf.clone.json keys history by a PyTorch clone")
 
@@ -151,6 +154,11 @@ def parse(argv):
                    help="injected overheads, percent of the headline median; 0 is a control (a false-alarm check)")
     p.add_argument("--margin", type=float,
                    help="noise margin to test, a fraction (0.1 as PyTorch's check_results), instead of the baselines'")
+
+    p = command("trials", trials.main,
+                "bad input and faults replayed on scratch copies: exit status, message, files changed",
+                [python], listed=False)
+    p.add_argument("--only", metavar="TEXT", help="only the trials whose name contains TEXT")
     return parser.parse_args(argv)
 
 

@@ -145,3 +145,56 @@ def test_gate_sensitivity_never_claims_a_level_below_the_noise_margin():
     assert minimum_detectable(levels, quiet, margin=0.025) == 5
     # flagged from 3% on, but 3% is under a 4% margin: the claim starts at the margin
     assert minimum_detectable(levels, {**quiet, 3: True}, margin=0.04) == 5
+
+
+HEADER = "benchmark,metric,expected,noise_margin\n"
+BASE_ROW = '"runtime_overhead.RuntimeOverhead.time_add1(False, False, False, False)",us_per_call,'
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "no column benchmark, metric, expected, noise_margin"),
+    (HEADER, "has no rows to check"),
+    ("bench,metric,expected,noise_margin\n" + BASE_ROW + "20,0.1\n", "no column benchmark;"),
+    (HEADER + BASE_ROW + "nan,0.1\n", "expected 'nan': give a finite value above 0"),
+    (HEADER + BASE_ROW + "inf,0.1\n", "expected 'inf': give a finite value above 0"),
+    (HEADER + BASE_ROW + "20,inf\n", "noise_margin 'inf': give a fraction between 0 and 1"),
+    (HEADER + BASE_ROW + "20,-0.1\n", "noise_margin '-0.1': give a fraction between 0 and 1"),
+    (HEADER + BASE_ROW + "20,0\n", "noise_margin '0': give a fraction between 0 and 1"),
+])
+def test_an_expected_file_with_nothing_usable_to_check_is_refused(project, tmp_path, text, message):
+    """It was green: "0 of 0 within margin", or "75 of 75" against nan; exit 0."""
+    expected = tmp_path / "expected.csv"
+    expected.write_text(text)
+    result = gate(project, "--expected", str(expected))
+    assert result.returncode == 2
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert message in line and "within margin" not in result.stdout
+
+
+def test_a_byte_order_mark_is_read_as_a_spreadsheet_writes_it(project, tmp_path):
+    expected = str(tmp_path / "expected.csv")
+    assert gate(project, "--init", expected).returncode == 0
+    with open(expected, "rb") as f:
+        text = f.read()
+    with open(expected, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + text)
+    result = gate(project, "--expected", expected)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(rows(expected))} of {len(rows(expected))} within margin" in result.stdout
+
+
+@pytest.mark.parametrize("option", ["--report", "--init", "--suggest"])
+def test_writing_into_a_missing_folder_is_one_line(project, tmp_path, option):
+    expected = str(tmp_path / "expected.csv")
+    assert gate(project, "--init", expected).returncode == 0
+    edited = [dict(r, expected=str(float(r["expected"]) / 2)) for r in rows(expected)]  # out of margin: suggests
+    with open(expected, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(edited[0]))
+        writer.writeheader()
+        writer.writerows(edited)
+    missing = str(tmp_path / "no" / "such" / "out.csv")
+    args = ["--init", missing] if option == "--init" else ["--expected", expected, option, missing]
+    result = gate(project, *args)
+    assert result.returncode == 2
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert f"cannot write {missing}" in line and "Traceback" not in result.stderr

@@ -162,13 +162,14 @@ def test_ctrl_c_records_nothing_partial_and_keeps_earlier_results(project):
     env = dict(os.environ, HOME=project)
     proc = terminal_job(
         [sys.executable, "-m", "torch_overhead", "run", "--project-root", project, "--machine", "ci-cpu",
-         "--device", "cpu", "--quick", "--bench", "RuntimeOverhead"], env)
+         "--device", "cpu", "--quick", "--replace", "--bench", "RuntimeOverhead"], env)
     for line in proc.stdout:
         if "Benchmarking" in line:  # asv has started running benchmarks
             break
     time.sleep(3)
     ctrl_c(proc)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0
-    assert "interrupted" in err
+    assert proc.returncode == 130, err
+    line = one_error_line(subprocess.CompletedProcess([], 130, "", err))
+    assert "interrupted during step 4/5" in line and "nothing was recorded" in line, line
     assert snapshot(project) == before

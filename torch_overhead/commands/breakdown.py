@@ -40,6 +40,8 @@ def collect(results, clock="host"):
     """``{variant: {label: seconds}}`` for the headline's valid variants; a layer without
     a figure for a variant (skipped, failed, not run) is left out of that variant."""
     suffix = SYNCHRONIZED if clock == "synchronized" else ""
+    if HEADLINE + suffix not in results.get_all_result_keys():
+        return {}
     headline = result_by_variant(results, HEADLINE + suffix)
     table = {v: {} for v in headline}
     for label, name in LAYERS:
@@ -113,8 +115,10 @@ def main(args):
         return 2
     table = collect(results, args.clock)
     if not table:
-        print(f"error: {args.machine}'s newest results have no {args.clock}-clock figure for the headline "
-              f"(the synchronized clock is CUDA only); try --clock host", file=sys.stderr)
+        hint = ("record them with `python -m torch_overhead run`" if args.clock == "host"
+                else "the synchronized clock is CUDA only; try --clock host")
+        print(f"error: {args.machine}'s newest results (torch {results.commit_hash[:12]}) have no {args.clock}-clock "
+              f"figure for the headline; {hint}", file=sys.stderr)
         return 2
     suffix = "" if args.clock == "host" else f"-{args.clock}"
     output = args.output or os.path.join(args.project_root, "docs", f"breakdown-{args.machine}{suffix}.png")

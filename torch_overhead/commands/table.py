@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-from ..lib.recorded import RecordedResultsError, latest_medians, result_by_variant
+from ..lib.recorded import RecordedResultsError, latest_results, result_by_variant
 from ..lib.suite import settings
 
 HEADLINE = settings.HEADLINE
@@ -47,13 +47,19 @@ def update_readme(readme, machine, table):
 
 def main(args):
     try:
-        results, medians = latest_medians(os.path.join(args.project_root, "results"), args.machine, HEADLINE,
-                                          os.path.join(args.project_root, "builds.json"))
-        table = markdown(results, medians)
+        results = latest_results(os.path.join(args.project_root, "results"), args.machine,
+                                 os.path.join(args.project_root, "builds.json"))
+        if HEADLINE not in results.get_all_result_keys():
+            raise RecordedResultsError(f"{args.machine}'s newest build (torch {results.commit_hash[:12]}) has no "
+                                       f"{HEADLINE} figures; record them with `python -m torch_overhead run`")
+        table = markdown(results, result_by_variant(results, HEADLINE))
         if args.update_readme:
             update_readme(os.path.join(args.project_root, "README.md"), args.machine, table)
     except RecordedResultsError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: cannot update {err.filename} ({err.strerror})", file=sys.stderr)
         return 2
     print(table, end="")
     return 0

@@ -6,7 +6,9 @@ that fails to import is reported as one line instead of a traceback.
 """
 
 import json
+import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 
@@ -61,19 +63,44 @@ class TorchBuild:
         return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
+# Importing torch and asking for its GPU takes seconds, even a first CUDA initialization well
+# under a minute: an interpreter silent for longer hangs.
+TIMEOUT_S = 90
+
+
 def probe(python):
     try:
-        out = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=300)
+        # Its own process group, so that a timeout ends whatever the interpreter started too.
+        proc = subprocess.Popen([python, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
     except OSError as err:
         raise ProbeError(f"cannot start {python} ({err.strerror}); pass --python PATH to an interpreter with torch")
-    lines = out.stdout.strip().splitlines()
     try:
-        info = json.loads(lines[-1])
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise ProbeError(f"{python} did not report its torch build within {TIMEOUT_S} s (stopped it); "
+                         "check that `import torch` works there") from None
+    except BaseException:  # Ctrl-C: leave nothing running behind
+        _kill_group(proc)
+        raise
+    try:
+        info = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
         raise ProbeError(f"{python} could not report its torch build: {tail}")
     if "error" in info:
         raise ProbeError(f"torch does not import in {python}: {info['error']}; install a working torch there")
     if not info["git_version"] or info["git_version"] == "Unknown":
         raise ProbeError(f"torch {info['version']} in {python} names no git commit; history needs a build that does")
     return TorchBuild(python=python, **info)
+
+
+def _kill_group(proc):
+    """End the probe's process group (the interpreter and anything it started; still unreaped,
+    so its id cannot have been reused), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

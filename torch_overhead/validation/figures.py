@@ -48,7 +48,7 @@ def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HE
         os.remove(references)
     start = time.perf_counter()
     cmd = main_command.command(project_root, device, python=python, machine=machine, cpu_affinity=cpu,
-                      bench="^" + re.escape(benchmark) + r"\(", attribute=attributes)
+                      bench="^" + re.escape(benchmark) + r"\(", attribute=attributes, replace=True)
     with open(log_path, "w") as log:
         status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env=dict(os.environ, **{settings.REFERENCE_FILE_ENV_VAR: references})).returncode

@@ -45,7 +45,7 @@ def _record(project, device, inject_us, attributes, cpu_affinity):
     env = dict(os.environ, HOME=project, **{settings.INJECT_US_ENV_VAR: str(inject_us)},
                PYTHONPATH=os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p))
     cmd = main_command.command(project, device, machine=MACHINE, bench="^" + re.escape(BASE) + "$", attribute=attributes,
-                               cpu_affinity=cpu_affinity)
+                               cpu_affinity=cpu_affinity, replace=True)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
