@@ -89,12 +89,16 @@ def parse(argv):
                 [python, device, machine, timing])
     p.add_argument("good", help="a commit where the benchmark is fast")
     p.add_argument("bad", help="a later commit where it is slow")
-    p.add_argument("--bench", default=bisect.DEFAULT_BENCHMARK,
-                   help="one benchmark variant: its asv name with parameters, or a regex matching only it "
-                        "(default: %(default)s)")
+    p.add_argument("--metric", choices=sorted(bisect.METRICS), default="time",
+                   help="what decides each step: time, the median per call (default), or instructions, the "
+                        "instructions per call counted under callgrind (deterministic)")
+    p.add_argument("--bench", help="one benchmark variant of that metric: its asv name with parameters, or a regex "
+                                   "matching only it (default: the base variant, "
+                                   + " or ".join(b for b, _, _ in bisect.METRICS.values()) + ")")
     p.add_argument("--checkout", help="the PyTorch git work tree to build in (default: the config's repo)")
-    p.add_argument("--threshold", type=float, default=1.10,
-                   help="a commit is bad when its median is at least this times good's (default 1.10)")
+    p.add_argument("--threshold", type=float,
+                   help="a commit is bad when its figure is at least this times good's "
+                        "(default 1.10 for time, 1.015 for instructions)")
     p.add_argument("--build-command", default=bisect.DEFAULT_BUILD,
                    help="shell command run in the checkout after each checkout; {python} is --python "
                         "(default: %(default)s)")

@@ -1,14 +1,18 @@
 """Bisect: find the first PyTorch commit that made a benchmark slower, in about log2(N) builds.
 
-``python -m torch_overhead bisect GOOD BAD [--checkout PATH] [--benchmark 'NAME(PARAMS)']
-[--threshold 1.10] [--build-command CMD]``
+``python -m torch_overhead bisect GOOD BAD [--checkout PATH] [--bench 'NAME(PARAMS)']
+[--metric time|instructions] [--threshold RATIO] [--build-command CMD]``
 
 Each step checks a commit out in the checkout, builds it there (``--build-command``,
 default an incremental in-place build, ``DEFAULT_BUILD``), checks that the interpreter's
 torch now names that commit, and records it with the main command (``torch_overhead
 run``, which refuses results under another commit) under ``asv.conf.clone.json``, so
 results are keyed and dated by the clone's commits like any other history. A commit
-is bad when its median is at least ``threshold`` times GOOD's. A commit that fails to
+is bad when its figure is at least ``threshold`` times GOOD's: the median time per call
+(``--metric time``, threshold 1.10 by default) or the instructions per call on the
+calling thread (``--metric instructions``: the seed's metric, counted under callgrind,
+which does not move with the machine's load; threshold 1.015 by default, the gate's
+margin for counts). A commit that fails to
 build, or whose benchmark fails, is skipped (``git bisect skip``): reported, and a
 neighbour is tried instead.
 
@@ -47,8 +51,15 @@ from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
 DEFAULT_BUILD = "git submodule update --init --recursive && {python} -m pip install --no-build-isolation -v -e ."
-DEFAULT_BENCHMARK = recorded.variant_name(settings.HEADLINE, (False, False, False, False))
-STATE_VERSION = 1
+BASE = (False, False, False, False)
+# Per --metric: the benchmark bisected by default, the threshold, the unit printed.
+METRICS = {
+    "time": (recorded.variant_name(settings.HEADLINE, BASE), 1.10, "us"),
+    "instructions": (recorded.variant_name("instruction_count.InstructionCount.track_instructions", BASE),
+                     1 + expected.DEFAULT_MARGINS["instruction_count"], "instructions"),
+}
+GATE_METRIC = {"time": "us_per_call", "instructions": "instruction_count"}
+STATE_VERSION = 2
 
 
 class BisectError(RuntimeError):
@@ -117,7 +128,8 @@ class Bisect:
         self.log_dir = os.path.join(args.project_root, ".asv", "bisect-logs")
         self.builds = 0  # in this invocation, for --max-steps
         identity = {"checkout": os.path.realpath(args.checkout), "good": good, "bad": bad,
-                    "benchmark": args.bench, "machine": machine, "config": args.config}
+                    "benchmark": args.bench, "metric": args.metric, "machine": machine, "config": args.config}
+        self.unit = METRICS[args.metric][2]
         self.state = {"version": STATE_VERSION, "bisect": identity, "tested": {}}
         if os.path.exists(args.state):
             try:
@@ -140,8 +152,9 @@ class Bisect:
 
     # -- one commit --------------------------------------------------------------
     def median(self, commit):
-        """``(median microseconds, how it was obtained)`` of the benchmark at ``commit``: from
-        the state, from results already recorded, or built and recorded now. Raises Skip."""
+        """``(figure, how it was obtained)`` of the benchmark at ``commit`` (median microseconds,
+        or instructions): from the state, from results already recorded, or built and recorded
+        now. Raises Skip."""
         how = "from the state file"
         if commit not in self.state["tested"]:
             how, self.state["tested"][commit] = self.measure(commit)
@@ -149,12 +162,12 @@ class Bisect:
         tested = self.state["tested"][commit]
         if "skipped" in tested:
             raise Skip(tested["skipped"])
-        return tested["median_us"], how
+        return tested["value"], how
 
     def measure(self, commit):
         value = self.recorded(commit)
         if value is not None:
-            return "recorded earlier, reused", {"median_us": value}
+            return "recorded earlier, reused", {"value": value}
         try:
             self.build_and_record(commit)
         except Skip as skip:
@@ -162,7 +175,7 @@ class Bisect:
         value = self.recorded(commit)
         if value is None:
             return "", {"skipped": f"the run recorded no result for {self.args.bench}"}
-        return "built and recorded", {"median_us": value}
+        return "built and recorded", {"value": value}
 
     def recorded(self, commit):
         try:
@@ -205,25 +218,25 @@ class Bisect:
 
     # -- the search --------------------------------------------------------------
     def run(self):
-        good_us = self.endpoint(self.good, "good")
-        bad_us = self.endpoint(self.bad, "bad")
-        ratio = bad_us / good_us
+        good_value = self.endpoint(self.good, "good")
+        bad_value = self.endpoint(self.bad, "bad")
+        ratio = bad_value / good_value
         if ratio < self.args.threshold:
-            raise BisectError(f"bad {self.bad[:12]} is not slower than good by the threshold: "
-                              f"{bad_us:.2f} us vs {good_us:.2f} us, ratio {ratio:.2f} < {self.args.threshold}")
+            raise BisectError(f"bad {self.bad[:12]} is not above good by the threshold: "
+                              f"{self.show(bad_value)} vs {self.show(good_value)}, ratio {ratio:.3f} < {self.args.threshold}")
         verdicts = {self.bad: "bad"}
         while True:
             commit, suspects = next_step(self.commits, verdicts)
             if commit is None:
-                return self.report(suspects, good_us)
+                return self.report(suspects, good_value)
             try:
                 value, how = self.median(commit)
             except Skip as skip:
                 verdicts[commit] = "skip"
                 print(f"bisect: {commit[:12]} {self.subject(commit)}: skipped ({skip})", flush=True)
                 continue
-            verdicts[commit] = "bad" if value / good_us >= self.args.threshold else "good"
-            print(f"bisect: {commit[:12]} {self.subject(commit)}: {value:.2f} us, ratio {value / good_us:.2f} "
+            verdicts[commit] = "bad" if value / good_value >= self.args.threshold else "good"
+            print(f"bisect: {commit[:12]} {self.subject(commit)}: {self.show(value)}, ratio {value / good_value:.3f} "
                   f"-> {verdicts[commit]} ({how})", flush=True)
 
     def endpoint(self, commit, role):
@@ -233,10 +246,13 @@ class Bisect:
             del self.state["tested"][commit]  # not remembered: a rerun (a fixed build command) retries it
             self.save()
             raise BisectError(f"{role} {commit[:12]} cannot be measured: {skip}")
-        print(f"bisect: {role} {commit[:12]} {self.subject(commit)}: {value:.2f} us ({how})", flush=True)
+        print(f"bisect: {role} {commit[:12]} {self.subject(commit)}: {self.show(value)} ({how})", flush=True)
         return value
 
-    def report(self, suspects, good_us):
+    def show(self, value):
+        return f"{value:.2f} us" if self.unit == "us" else f"{value:,.0f} instructions"
+
+    def report(self, suspects, good_value):
         tested = [c for c in self.commits[:-1] if c in self.state["tested"]]
         skipped = [c for c in tested if "skipped" in self.state["tested"][c]]
         n = len(self.commits)
@@ -244,9 +260,9 @@ class Bisect:
               f"(ceil(log2({n})) = {math.ceil(math.log2(n))}; {len(skipped)} skipped: "
               f"{', '.join(c[:12] for c in skipped) or 'none'}), plus 2 for the endpoints")
         first = suspects[-1]
-        value = self.state["tested"][first]["median_us"]
-        line = (f"{first[:12]} {self.subject(first)}: {value:.2f} us vs good {good_us:.2f} us, "
-                f"ratio {value / good_us:.2f} (threshold {self.args.threshold})")
+        value = self.state["tested"][first]["value"]
+        line = (f"{first[:12]} {self.subject(first)}: {self.show(value)} vs good {self.show(good_value)}, "
+                f"ratio {value / good_value:.3f} (threshold {self.args.threshold})")
         if len(suspects) == 1:
             print(f"first bad commit: {first}\n  {line}")
             return 0
@@ -269,9 +285,16 @@ def main(args):
         except UserError as err:
             raise BisectError(str(err))
         args.checkout = os.path.abspath(args.checkout or os.path.join(args.project_root, conf.repo))
+        default_bench, default_threshold, _ = METRICS[args.metric]
+        args.bench = args.bench or default_bench
+        args.threshold = args.threshold or default_threshold
         if args.threshold <= 1:
             raise BisectError(f"--threshold {args.threshold}: give a ratio above 1 (1.10 = 10% slower is bad)")
         args.bench = check_benchmark(os.path.join(args.project_root, conf.results_dir), args.bench)
+        if expected.metric_of(args.bench) != GATE_METRIC[args.metric]:
+            raise BisectError(f"--bench {args.bench} is not a figure of --metric {args.metric}: give a "
+                              f"{'time_*' if args.metric == 'time' else 'track_instructions'} benchmark, "
+                              f"e.g. {default_bench}")
         good, bad, commits = candidates(args.checkout, args.good, args.bad)
         args.state = args.state or os.path.join(args.project_root, ".asv", f"bisect-{good[:12]}-{bad[:12]}.json")
         if git(args.checkout, "status", "--porcelain", "--untracked-files=no"):

@@ -15,6 +15,10 @@ import time
 from ..lib.suite import settings
 
 
+def _name(variant):
+    return "+".join(n for n, on in zip(settings.SEED_PARAM_NAMES, variant) if on) or "base"
+
+
 def main(args):
     sys.path.insert(0, args.project_root)
     os.environ[settings.DEVICE_ENV_VAR] = "cpu" if args.device == "auto" else args.device
@@ -29,7 +33,9 @@ def main(args):
         except callgrind.Unavailable as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        print(f"run {number + 1}/{args.runs}: {time.perf_counter() - start:.0f} s", flush=True)
+        print(f"run {number + 1}/{args.runs}: {time.perf_counter() - start:.0f} s; calling thread per call: "
+              + ", ".join(f"{_name(v)} {c.get('calling_thread', float('nan')):,.0f}" for v, c in runs[-1].items()),
+              flush=True)
     print(" | ".join(settings.SEED_PARAM_NAMES) + " | "
           + " | ".join(f"run {i + 1}" for i in range(args.runs)) + " | spread % | all threads (run 1)")
     worst = 0.0
