@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from .commands import backfill, bisect, breakdown, gate, run, steps, table
+from .commands import backfill, bisect, breakdown, callgrind_diff, gate, run, steps, table
 from .lib.suite import ROOT, settings
 from .validation import counts, figures, gate_sensitivity, harness, noise, trials
 
@@ -130,6 +130,14 @@ def parse(argv):
                 [recorded_machine])
     p.add_argument("--top", type=int, default=3, help="steps listed per variant (default 3)")
     p.add_argument("--plot", metavar="PNG", help="also draw each variant across the builds into this file")
+
+    p = command("callgrind-diff", callgrind_diff.main,
+                "per-function callgrind instructions of one variant in two builds, diffed")
+    p.add_argument("old", metavar="OLD_PYTHON", help="interpreter with the older torch build")
+    p.add_argument("new", metavar="NEW_PYTHON", help="interpreter with the newer torch build")
+    p.add_argument("--variant", default="base",
+                   help="flags that are on, joined by '+' (e.g. requires_grad+backward), or base (default)")
+    p.add_argument("--top", type=int, default=25, help="functions listed, exclusive and inclusive (default 25)")
 
     # The suite's own checks: listed under their own heading (EPILOG), not among the commands.
     p = command("figures", figures.main, "fidelity, cost and stability of the suite, as a table",
