@@ -118,6 +118,9 @@ def parse(argv):
     p.add_argument("--report", help="write the Markdown report here too")
 
     p = command("table", table.main, "Markdown table of a machine's newest recorded medians", [recorded_machine])
+    p.add_argument("--metric", choices=["time", "instructions"], default="time",
+                   help="time: the headline's medians (default); instructions: the instruction counts beside the "
+                        "seed's published ones")
     p.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
 
     p = command("breakdown", breakdown.main, "every layer's median per seed variant: table and PNG",

@@ -4,6 +4,10 @@
 Markdown table (median and interquartile range per valid variant, from the newest
 results file of that machine) and, with ``--update-readme``, replaces the block between
 ``<!-- table:MACHINE -->`` and ``<!-- /table:MACHINE -->`` in README.md.
+
+``--metric instructions`` tabulates the instruction counts instead (``--slow`` runs): per
+variant, the calling thread's count (the seed's metric), the count over all threads, the
+seed's published count and the ratio of the two (block ``table:MACHINE:instructions``).
 """
 
 import os
@@ -14,6 +18,16 @@ from ..lib.recorded import RecordedResultsError, latest_results, result_by_varia
 from ..lib.suite import settings
 
 HEADLINE = settings.HEADLINE
+COUNTS = "instruction_count.InstructionCount.track_instructions"
+# The seed's expected instruction counts as PyTorch publishes them (PR 163866,
+# pr_time_benchmarks/expected_results.csv: CUDA, an sm75 machine, bare metal); it has no
+# requires_grad+inference_mode rows.
+SEED_PUBLISHED = {
+    (False, False, False, False): 222_645, (False, True, False, False): 234_998,
+    (True, False, False, False): 293_556, (True, False, True, False): 78_181,
+    (False, False, False, True): 234_870, (False, True, False, True): 248_711,
+    (True, False, False, True): 309_979, (True, False, True, True): 77_599,
+}
 
 NAMES = settings.SEED_PARAM_NAMES
 
@@ -34,6 +48,25 @@ def markdown(results, medians):
     return "\n".join(lines) + "\n"
 
 
+def counts_markdown(results):
+    calling = result_by_variant(results, COUNTS)
+    every = result_by_variant(results, COUNTS + "_all_threads")
+    lines = [
+        f"torch {results.commit_hash[:12]}, device {results.env_vars.get(settings.DEVICE_ENV_VAR, '?')}, "
+        f"machine {results.params['machine']}; instructions per call (callgrind), beside the seed's published counts",
+        "",
+        "| variant | calling thread | all threads | seed (published) | calling / seed |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for variant, count in sorted(calling.items()):
+        seed = SEED_PUBLISHED.get(variant)
+        name = "+".join(n for n, on in zip(NAMES, variant) if on) or "base"
+        cells = [f"{count:,.0f}", f"{every[variant]:,.0f}" if variant in every else "n/a",
+                 f"{seed:,}" if seed else "n/a", f"{count / seed:.2f}" if seed else "n/a"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def update_readme(readme, machine, table):
     start, end = f"<!-- table:{machine} -->", f"<!-- /table:{machine} -->"
     with open(readme, encoding="utf-8") as f:
@@ -49,12 +82,18 @@ def main(args):
     try:
         results = latest_results(os.path.join(args.project_root, "results"), args.machine,
                                  os.path.join(args.project_root, "builds.json"))
-        if HEADLINE not in results.get_all_result_keys():
+        name = COUNTS if args.metric == "instructions" else HEADLINE
+        figures = result_by_variant(results, name) if name in results.get_all_result_keys() else {}
+        if not figures:
+            how = "run --slow` (valgrind installed)" if name == COUNTS else "run`"
             raise RecordedResultsError(f"{args.machine}'s newest build (torch {results.commit_hash[:12]}) has no "
-                                       f"{HEADLINE} figures; record them with `python -m torch_overhead run`")
-        table = markdown(results, result_by_variant(results, HEADLINE))
+                                       f"{name} figures; record them with `python -m torch_overhead {how}")
+        if name == COUNTS:
+            table, block = counts_markdown(results), f"{args.machine}:instructions"
+        else:
+            table, block = markdown(results, figures), args.machine
         if args.update_readme:
-            update_readme(os.path.join(args.project_root, "README.md"), args.machine, table)
+            update_readme(os.path.join(args.project_root, "README.md"), block, table)
     except RecordedResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
