@@ -2,11 +2,10 @@
 
 Two dashboards are opened: the committed html/ as it is (what a user on a machine without the
 internet opens), and one published afresh from the committed results/ and builds.json (``git
-archive HEAD``: never results a user recorded since) into a temporary project, made
-self-contained by the same function the main command's publish step calls. Both are served on
-localhost (asv's pages load their JSON by XHR, which file:// refuses) and opened in chromium;
-every request that is not to the local server is refused and reported, so a page that still
-needs a CDN fails.
+archive HEAD``: never results a user recorded since) into a temporary project by the main
+command's publish step. Both are served on localhost (asv's pages load their JSON by XHR, which
+file:// refuses) and opened in chromium; every request that is not to the local server is
+refused and reported, so a page that still needs a CDN fails.
 
 `make test` installs chromium (apt-get) and Playwright (the `test` extra); Playwright
 never downloads a browser of its own here. Screenshots go to $DASHBOARD_SCREENSHOTS, else
@@ -19,8 +18,6 @@ import glob
 import http.server
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -28,7 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import committed, make_project
-from torch_overhead.lib.offline_html import make_self_contained, remote_loads
+from torch_overhead.lib.dashboard import publish as dashboard_publish
+from torch_overhead.lib.offline_html import remote_loads
 
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 MACHINES = {"nvidia-h200", "cpu-2core"}
@@ -50,19 +48,17 @@ PLOTTED_JS = """() => $('#main-graph').data('plot').getData().map(s => ({
 
 
 def publish(path, only_cpu_build=None):
-    """asv publish of the committed results (on cpu-2core only the build ``only_cpu_build``,
-    when given) in ``path``, made self-contained as the main command's publish step does."""
+    """The main command's publish step (``lib/dashboard.publish``) on the committed results (on
+    cpu-2core only the build ``only_cpu_build``, when given) in ``path``."""
     project = make_project(path)
     committed(project, "results", "builds.json")
     if only_cpu_build:
         for result in glob.glob(os.path.join(project, "results", "cpu-2core", "*-*.json")):
             if not os.path.basename(result).startswith(only_cpu_build):
                 os.remove(result)
-    out = subprocess.run([sys.executable, "-m", "asv", "publish"], cwd=project,
-                         env=dict(os.environ, HOME=project), capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert dashboard_publish(project, "asv.conf.json", dict(os.environ, HOME=project)) == 0
     html = os.path.join(project, "html")
-    make_self_contained(html)
+    assert remote_loads(html) == []
     return html
 
 

@@ -16,6 +16,8 @@ import tempfile
 
 from asv.config import Config
 
+from .offline_html import make_self_contained
+
 STAGING_PREFIX = ".publishing-"
 
 
@@ -33,6 +35,7 @@ def publish(project_root, config, env):
         status = subprocess.run([sys.executable, "-m", "asv", "publish", "--config", config, "--html-dir", staging],
                                 cwd=project_root, env=env).returncode
         if status == 0:
+            make_self_contained(staging)  # asv's page loads its libraries from CDNs: serve them locally
             _swap_in(staging, html)
         return status
     finally:
