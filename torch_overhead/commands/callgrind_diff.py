@@ -70,6 +70,9 @@ def functions(dump, inclusive):
         match = _LINE.match(line)
         if match:
             name = re.sub(r"'\d+$", "", match.group(2))  # recursion depth: one function
+            path, _, function = name.rpartition(":")
+            # the last folders of the source path: the build machines' own prefixes differ
+            name = f"{'/'.join(path.split('/')[-3:])}:{function}" if path.startswith("/") else name
             library = os.path.basename(match.group(3)) if match.group(3) else ""
             costs[f"{name} [{library}]" if library else name] += int(match.group(1).replace(",", ""))
     return dict(costs)
@@ -77,7 +80,7 @@ def functions(dump, inclusive):
 
 def diff(old, new, calls, top):
     """Lines: the ``top`` functions by absolute change, per call."""
-    rows = sorted(((new.get(k, 0) - old.get(k, 0), k) for k in set(old) | set(new)), key=lambda r: -abs(r[0]))
+    rows = sorted(((new.get(k, 0) - old.get(k, 0), k) for k in set(old) | set(new)), key=lambda r: (-abs(r[0]), r[1]))
     lines = [f"{'change':>10} {'old':>10} {'new':>10}  file:function [library] (instructions per call)"]
     for change, key in rows[:top]:
         note = " (new)" if key not in old else " (gone)" if key not in new else ""
