@@ -171,5 +171,5 @@ def test_ctrl_c_records_nothing_partial_and_keeps_earlier_results(project):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     line = one_error_line(subprocess.CompletedProcess([], 130, "", err))
-    assert "interrupted during step 4/5" in line and "nothing was recorded" in line, line
+    assert "interrupted during step 4/5" in line and "no figures were recorded" in line, line
     assert snapshot(project) == before

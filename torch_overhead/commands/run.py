@@ -170,7 +170,8 @@ def check_replace(results_dir, machine_name, commit, env_name, patterns, args):
     variants, full = rerun.replaced(results_dir, machine_name, commit, env_name, patterns)
     if not variants:
         return
-    what = f"{len(variants)} recorded variant{'s' * (len(variants) != 1)} of this build on machine {machine_name} (e.g. {variants[0]})"
+    what = (f"{len(variants)} recorded variant{'s' * (len(variants) != 1)} of this build on machine "
+            f"{machine_name} (e.g. {variants[0]})")
     if args.quick and full:
         raise recorded.RecordedResultsError(
             f"--quick would replace {what} from a full run with one sample each; a --quick run never "
@@ -243,14 +244,20 @@ def main(args):
 
 
 def _changes(changed, project_root, conf):
-    """What an interrupted run changed, in words, from the files whose bytes changed."""
+    """What an interrupted run changed, in words, from the files whose bytes changed: results
+    files (figures), asv's bookkeeping beside them (machine.json, benchmarks.json), the build
+    index, and the dashboard."""
     paths = sorted({os.path.relpath(path, project_root) for path, _ in changed})
     html = os.path.normpath(conf.html_dir)
-    results = [p for p in paths if not p.startswith(html + os.sep)]
-    dashboard_changed = len(results) < len(paths)
-    text = f"changed: {', '.join(results)}" if results else "nothing was recorded (results and build index unchanged)"
-    text += "; the dashboard was updated" if dashboard_changed else f"; the dashboard {html}/ is the previous one"
-    return text
+    dashboard_changed = any(p.startswith(html + os.sep) for p in paths)
+    paths = [p for p in paths if not p.startswith(html + os.sep)]
+    bookkeeping = ("machine.json", "benchmarks.json", os.path.basename(conf.repo))
+    figures = [p for p in paths if os.path.basename(p) not in bookkeeping]
+    text = f"recorded: {', '.join(figures)}" if figures else "no figures were recorded"
+    others = [p for p in paths if p not in figures]
+    text += f"; also changed: {', '.join(others)}" if others else ""
+    return text + ("; the dashboard was updated" if dashboard_changed
+                   else f"; the dashboard {html}/ is the previous one")
 
 
 def record(args, conf):

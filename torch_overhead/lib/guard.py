@@ -61,7 +61,8 @@ class KeepValid:
 
     def __init__(self, paths, backup_dir):
         self.copies = {}
-        os.makedirs(backup_dir, exist_ok=True)
+        shutil.rmtree(backup_dir, ignore_errors=True)  # an earlier run's copies (the lock is held)
+        os.makedirs(backup_dir)
         for number, path in enumerate(paths):
             if os.path.isfile(path):
                 copy = os.path.join(backup_dir, f"{number}-{os.path.basename(path)}")

@@ -32,7 +32,10 @@ from ..lib.suite import ROOT
 
 BASE = r"RuntimeOverhead.time_add1\(False, False, False, False\)"
 RECORDED = "cpu-2core"  # the committed full run of this machine's build (torch 2.13.0, CPU)
+BUILD = "cf30153c4c131c8164ee7798e5022d810682e2cb"  # that build: torch 2.13.0+cpu's git_version
 NEW = "trials"  # a machine with nothing recorded in the committed results
+# asv's listing of the suite (code, versions), rewritten by every `asv run` that gets to discover the suite.
+LISTING = "results/benchmarks.json"
 TRIALS = []
 
 
@@ -73,8 +76,8 @@ class Scratch:
         return self.call(self.run_argv(*args, machine=machine))
 
     def results_file(self, machine=RECORDED):
-        return next(os.path.join(self.at("results", machine), n) for n in sorted(os.listdir(self.at("results", machine)))
-                    if n.startswith("cf30153c"))
+        folder = self.at("results", machine)
+        return next(os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.startswith(BUILD[:8]))
 
     def fingerprint(self):
         found = {}
@@ -184,7 +187,7 @@ def running(pid):
         return False
 
 
-@trial(2, ["results/benchmarks.json", f"results/{NEW}/machine.json"])
+@trial(2, [LISTING, f"results/{NEW}/machine.json"])
 def run_bench_matches_nothing(s):
     return s.call(s.argv("run", "--python", s.python, "--device", "cpu", "--machine", NEW, "--quick",
                          "--bench", "time_add_one_misspelled"))
@@ -209,14 +212,14 @@ def run_again_over_a_quick_run_without_replace(s):
     return s.run()
 
 
-@trial(0, [f"results/{NEW}/*", "html/*"])
+@trial(0, [f"results/{NEW}/*", "html/*", LISTING])
 def run_again_over_a_quick_run_with_replace(s):
     s.run()
     s.before = s.fingerprint()
     return s.run("--replace")
 
 
-@trial(2, ["results/benchmarks.json"])
+@trial(2, [LISTING])
 def run_on_a_recorded_machine_from_another_host_keeps_its_facts(s):
     """asv rewrites results/MACHINE/machine.json at the start of every run; the recorded one
     must survive a host whose kernel build and memory differ (it runs, matches nothing)."""
@@ -283,10 +286,11 @@ def run_results_of_another_benchmark_version(s):
 
 @trial(2)
 def run_corrupt_machine_json(s):
-    with open(s.at("results", RECORDED, "machine.json"), "w") as f:
+    os.makedirs(s.at("results", NEW))
+    with open(s.at("results", NEW, "machine.json"), "w") as f:
         f.write("{")
     s.before = s.fingerprint()
-    return s.run("--replace", "--bench", "no_such_benchmark", machine=RECORDED)
+    return s.run()
 
 
 @trial(2)
@@ -304,7 +308,7 @@ def run_build_index_deleted(s):
     return s.run()
 
 
-@trial(0, ["results/benchmarks.json", f"results/{NEW}/*", "html/*"])
+@trial(0, [LISTING, f"results/{NEW}/*", "html/*"])
 def run_corrupt_suite_listing(s):
     """results/benchmarks.json is asv's listing of the suite, rewritten by every run."""
     with open(s.at("results", "benchmarks.json"), "w") as f:
@@ -322,7 +326,7 @@ def bisect_corrupt_suite_listing(s):
                          "--machine", NEW))
 
 
-@trial(1, ["builds.json", f"results/{NEW}/*", "results/benchmarks.json"])
+@trial(1, ["builds.json", f"results/{NEW}/*", LISTING])
 def run_build_index_corrupted_while_benchmarking(s):
     """asv publish fails on the corrupt index: the figures are recorded, the dashboard is the previous one."""
     proc = subprocess.Popen(s.run_argv(), env=s.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -452,8 +456,6 @@ def interrupt_at(s, step, *args):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if line.startswith(f"[{step}/5]") or (step == "benchmarking" and "Benchmarking" in line):
-            if step == "benchmarking":
-                time.sleep(2)
             os.killpg(proc.pid, signal.SIGINT)
             break
     out, err = proc.communicate()
@@ -475,7 +477,7 @@ for _step in (1, 2, 3, 4, "benchmarking", 5):
 interruption("benchmarking", "--replace")
 
 
-@trial((0, 2), [f"results/{NEW}/*", "html/*"])
+@trial((0, 2), [f"results/{NEW}/*", "html/*", LISTING])
 def run_two_at_once(s):
     procs = [subprocess.Popen(s.run_argv(), env=s.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
@@ -493,9 +495,10 @@ def changed(before, after):
 def truthful(text, changes):
     """Whether an interruption's message says what changed: nothing, or the files, and the dashboard."""
     results = [c for c in changes if not c.startswith("html/")]
-    said_nothing = "nothing was recorded" in text
+    figures = [c for c in results if os.path.basename(c) not in ("machine.json", "benchmarks.json", "builds.json")]
+    said_none = "no figures were recorded" in text
     html_kept = "is the previous one" in text
-    return (said_nothing == (not results) and all(r in text for r in results)
+    return (said_none == (not figures) and all(r in text for r in results)
             and html_kept == (not any(c.startswith("html/") for c in changes)))
 
 
@@ -516,10 +519,12 @@ def main(args):
             s.before = s.fingerprint()
             start = time.perf_counter()
             status, text = func(s)
+            text = text.replace(s.path, "<scratch>")
             changes = changed(s.before, s.fingerprint())
             good = verdict(status, expected, may_change, text, changes)
             failed += not good
-            shown = ", ".join(changes[:4]) + (f" and {len(changes) - 4} more" if len(changes) > 4 else "")
+            html = [c for c in changes if c.startswith("html/")]
+            shown = ", ".join([c for c in changes if c not in html] + ([f"html/ ({len(html)} files)"] if html else []))
             print(f"{'ok  ' if good else 'FAIL'} {name}: exit {status} (documented {expected}); "
                   f"{time.perf_counter() - start:.0f} s; changed: {shown or 'nothing'}\n       {text}", flush=True)
     print(f"{len(chosen) - failed} of {len(chosen)} trials fail safe", flush=True)
