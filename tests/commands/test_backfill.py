@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from conftest import committed, make_project, snapshot
-from torch_overhead.commands.backfill import BuildSpecError, recorded_already, shard
+from torch_overhead.commands.backfill import BuildSpecError, shard, still_to_run
 from torch_overhead.lib import builds
 
 TORCH_2_13 = "cf30153c4c131c8164ee7798e5022d810682e2cb"  # committed: torch 2.13.0+cpu on cpu-2core
@@ -111,13 +111,16 @@ def test_a_recorded_build_is_skipped_before_download(tmp_path):
     assert snapshot(project) == before
 
 
-def test_what_counts_as_recorded(tmp_path):
+def test_what_a_resumed_build_still_runs(tmp_path):
     project = recorded_project(tmp_path / "project")
-    assert recorded_already(project, "cpu-2core", TORCH_2_13, ["^runtime_overhead", "^layers"])
-    assert recorded_already(project, "cpu-2core", TORCH_2_13, None)  # without --bench: any results
-    assert not recorded_already(project, "cpu-2core", TORCH_2_13, ["^instruction_count"])  # never counted
-    assert not recorded_already(project, "other-machine", TORCH_2_13, None)
-    assert not recorded_already(project, "cpu-2core", "e" * 40, None)
+    assert still_to_run(project, "cpu-2core", TORCH_2_13, ["^runtime_overhead", "^layers"]) == []  # done
+    assert still_to_run(project, "cpu-2core", TORCH_2_13, None) == []  # without --bench: any results
+    # never counted on that build: only the counts are run, the recorded times are not replaced
+    missing = still_to_run(project, "cpu-2core", TORCH_2_13, ["^runtime_overhead", "^instruction_count"])
+    assert r"^instruction_count\.InstructionCount\.track_instructions" in missing
+    assert all(p.startswith(r"^instruction_count\.InstructionCount\.") for p in missing), missing
+    assert still_to_run(project, "other-machine", TORCH_2_13, None) is None  # nothing: run it all
+    assert still_to_run(project, "cpu-2core", "e" * 40, ["^layers"]) is None
 
 
 def test_a_build_found_recorded_after_its_install_is_skipped(tmp_path):

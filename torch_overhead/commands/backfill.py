@@ -18,7 +18,8 @@ records the default suite and the instruction counts, without the minutes of com
 Resuming: a build whose commit already has results on the machine for every selected
 benchmark (with ``--bench``; without it, any results) is skipped, before it is downloaded
 when its version is already in the index and ``--machine`` is given, else right after its
-install. An interrupted backfill run again does only what is missing.
+install; a build with some of them runs only the others. An interrupted backfill run again
+does only what is missing, and replaces nothing recorded.
 
 Sharding: ``--shard K/N`` records only builds i (counting from 0, in the order given) with
 ``i % N == K - 1``, so that N machines (a CI matrix, a Slurm array) share one list;
@@ -124,26 +125,30 @@ def check_identity(build, version, commit):
         )
 
 
-def recorded_already(project_root, machine, commit, patterns):
-    """Whether ``machine`` has results of ``commit`` for every benchmark the patterns select
-    (for any benchmark, without patterns): such a build is skipped on a rerun."""
+def still_to_run(project_root, machine, commit, patterns):
+    """What a rerun must still record of ``commit`` on ``machine``: ``None`` when nothing is
+    recorded (run it all), ``[]`` when done (every benchmark the patterns select has a result;
+    without patterns, any result), else the ``--bench`` patterns of the missing benchmarks, so
+    that a resumed build records only those and never replaces what it has."""
     if not machine:
-        return False
+        return None
     try:
         results = recorded.results_for_commit(os.path.join(project_root, "results"), machine, commit)
     except recorded.RecordedResultsError:
-        return False
+        return None
     done = set()
     for name in results.get_all_result_keys():
         values = results.get_result_value(name, results.get_result_params(name))
         if any(v is not None for v in (values if isinstance(values, list) else [values])):
             done.add(name)  # None: the benchmark failed there, to be run again
+    if not done:
+        return None
     if not patterns:
-        return bool(done)
+        return []
     with open(os.path.join(project_root, "results", "benchmarks.json"), encoding="utf-8") as f:
         suite = [name for name in json.load(f) if name != "version"]
     wanted = {name for name in suite if any(re.search(p, name) for p in patterns)}
-    return bool(wanted) and wanted <= done
+    return [f"^{re.escape(name)}" for name in sorted(wanted - done)]
 
 
 def known_commit(index, version):
@@ -165,7 +170,7 @@ def record(args, spec, workdir):
     index = os.path.join(args.project_root, "builds.json")
     pip_args, version, commit = parse(spec)
     known = commit if commit and len(commit) == 40 else (known_commit(index, version) if version else None)
-    if known and recorded_already(args.project_root, args.machine, known, args.bench):
+    if known and still_to_run(args.project_root, args.machine, known, args.bench) == []:
         return "skipped"
     wheel = fetch(pip_args, workdir)
     date = builds.wheel_date(wheel)
@@ -175,11 +180,14 @@ def record(args, spec, workdir):
     build = probe(python)
     check_identity(build, version or wheel_version(wheel), commit)
     machine = args.machine or build.default_machine_name(build.resolve_device(args.device), os.uname().nodename)
-    if recorded_already(args.project_root, machine, build.git_version, args.bench):
+    missing = still_to_run(args.project_root, machine, build.git_version, args.bench)
+    if missing == []:
         return "skipped"
+    if missing:
+        print(f"    recorded before, except {len(missing)} benchmarks: running those", flush=True)
     builds.register(index, build.git_version, build.version, date=date)
     cmd = main_command.command(args.project_root, args.device, python=python, machine=args.machine,
-                               bench=args.bench)
+                               bench=missing or args.bench)
     status = subprocess.run(cmd).returncode
     if status != 0:
         raise BuildSpecError(f"the run exited {status} (see above)")
