@@ -4,7 +4,8 @@ import argparse
 import os
 import sys
 
-from .commands import backfill, bisect, breakdown, callgrind_diff, gate, run, steps, table
+from .commands import backfill, bisect, breakdown, callgrind_diff, compare, gate, run, steps, table
+from .lib import paired
 from .lib.suite import ROOT, settings
 from .validation import counts, figures, gate_sensitivity, harness, noise, trials
 
@@ -116,6 +117,25 @@ def parse(argv):
                    help="noise margin for --init, a fraction (default 0.1 for times, 0.015 for instruction counts)")
     p.add_argument("--suggest", help="where to write the suggested expected file")
     p.add_argument("--report", help="write the Markdown report here too")
+
+    p = command("compare", compare.main, "is B slower than A? two builds or settings in interleaved rounds, "
+                "per variant: slower, faster, same or unknown", [python, device, machine, timing])
+    p.add_argument("--python-a", help="side A's interpreter (default: --python)")
+    p.add_argument("--python-b", help="side B's interpreter (default: --python)")
+    p.add_argument("--env-a", action="append", metavar="KEY=VALUE",
+                   help="environment variable for side A's benchmark processes only (e.g. an Inductor flag)")
+    p.add_argument("--env-b", action="append", metavar="KEY=VALUE", help="as --env-a, for side B")
+    p.add_argument("--bench", action="append", metavar="REGEX",
+                   help="select benchmark variants, as run --bench (default: the headline's variants)")
+    p.add_argument("--band", type=float, default=0.02,
+                   help="same: the ratio's interval lies within 1 +- band; slower/faster: wholly beyond it "
+                        "(default 0.02)")
+    p.add_argument("--budget-seconds", type=float, default=300,
+                   help="stop adding rounds after this many seconds (default 300); rerun to add more")
+    p.add_argument("--max-rounds", type=int, help="stop after this many rounds")
+    p.add_argument("--estimator", choices=sorted(paired.ESTIMATORS), default="median",
+                   help="one process's figure from its samples (default: median, as asv)")
+    p.add_argument("--report", help="write the Markdown report here")
 
     p = command("table", table.main, "Markdown table of a machine's newest recorded medians", [recorded_machine])
     p.add_argument("--metric", choices=["time", "instructions"], default="time",

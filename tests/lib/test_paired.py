@@ -1,0 +1,63 @@
+"""The statistics of compare: the signed-rank interval, the verdicts, and their error rates on simulated rounds."""
+
+import math
+import random
+
+from torch_overhead.lib import paired
+
+
+def test_signed_rank_interval_matches_the_published_table():
+    """n=10 at 95%: the critical value is 8 (P(T <= 8) = 25/1024), so the interval leaves out the
+    9 smallest and 9 largest of the 55 Walsh averages; n=6 is the first n with any interval."""
+    values = [0.3, -0.1, 0.5, 0.2, 0.9, -0.4, 0.1, 0.7, 0.0, 0.25]
+    walsh = sorted((values[i] + values[j]) / 2 for i in range(10) for j in range(i, 10))
+    centre, low, high = paired.interval(values)
+    assert (low, high) == (walsh[8], walsh[46])
+    assert centre == (walsh[27])
+    assert paired.interval(values[:5])[1:] == (None, None)
+    assert paired.interval(values[:6])[1:] == (min(values[:6]), max(values[:6]))
+
+
+def test_null_distribution_counts_every_sign_pattern():
+    counts = paired._signed_rank_counts(7)
+    assert sum(counts) == 2 ** 7 and len(counts) == 7 * 8 // 2 + 1
+    assert counts[:4] == [1, 1, 1, 2]  # sums 0, 1, 2, 3 (3 = {3} or {1, 2})
+
+
+def test_verdicts_by_band():
+    assert paired.verdict(1.03, 1.2, 0.02) == "slower"
+    assert paired.verdict(0.8, 0.97, 0.02) == "faster"
+    assert paired.verdict(0.99, 1.015, 0.02) == "same"
+    assert paired.verdict(1.0, 1.05, 0.02) == "unknown"  # could be 0 or 5%: more rounds
+    assert paired.verdict(None, None, 0.02) == "unknown"
+
+
+def test_estimators():
+    samples = [5.0, 1.0, 3.0, 2.0, 4.0]
+    assert paired.estimate(samples, "median") == 3.0
+    assert paired.estimate(samples, "min") == 1.0
+    assert paired.estimate(samples, "q25") == 2.0
+
+
+def _rounds(rng, n, shift, spread=0.08, slow_spell=0.3):
+    """Simulated rounds: each process log-normal around its side's figure, one in five in a
+    slow spell (the whole process slower), as the H200's processes are."""
+    def process(centre):
+        level = centre * math.exp(rng.gauss(0, spread)) * (1 + slow_spell * (rng.random() < 0.2))
+        return [level * math.exp(rng.gauss(0, 0.01)) for _ in range(10)]
+    return [(process(40e-6), process(40e-6 * shift)) for _ in range(n)]
+
+
+def test_simulated_a_a_comparisons_rarely_claim_a_change():
+    """Same figure on both sides: slower or faster in at most 5% of 400 comparisons of 6-16 rounds."""
+    rng = random.Random(1)
+    wrong = sum(paired.summarize(_rounds(rng, rng.randint(6, 16), 1.0), 0.02)["verdict"] in ("slower", "faster")
+                for _ in range(400))
+    assert wrong <= 20
+
+
+def test_simulated_large_change_is_slower_and_ratio_is_near_it():
+    rng = random.Random(2)
+    summary = paired.summarize(_rounds(rng, 12, 1.5), 0.02)
+    assert summary["verdict"] == "slower"
+    assert 1.3 < summary["ratio"] < 1.7 and summary["low"] <= summary["ratio"] <= summary["high"]

@@ -1,0 +1,435 @@
+"""Paired comparison of two torch builds, or of one build under two environment settings.
+
+``python -m torch_overhead compare --python-a OLD/bin/python --python-b NEW/bin/python``
+(or ``--env-b TORCHINDUCTOR_SOME_FLAG=1``) answers "is B slower than A?" per benchmark
+variant on a noisy machine, where a median compared with one recorded earlier is no answer
+(docs/paired-comparison.md). It runs in rounds: in each round, for each variant still
+undecided, one fresh benchmark process of each side back to back, in a fresh random order
+(recorded). The ratio of the two processes' estimates is one paired observation; over the
+rounds each variant gets an interval of the ratio B/A (``lib/paired.py``) and a verdict:
+slower or faster (interval wholly beyond ``1 +- --band``), same (wholly within it), or
+unknown, which more rounds settle, up to ``--budget-seconds``.
+
+How it drives asv: each side keeps one asv forkserver (asv's own ``ForkServer``, which
+imported torch, Dynamo and Inductor once) for the whole comparison, and each benchmark
+process is forked from it by asv's ``run_benchmark``. A main-command run per side and round
+(as ``figures`` does) pays the probe, asv's discovery and a new forkserver each time: about
+half a minute per side and round on the H200, four rounds in five minutes where this fits
+nine (docs/paired-comparison.md has the figures). Each process's samples are added to
+that side's asv results (``--record-samples`` style, appended round after round), under its
+build, so ``asv compare`` and the dashboard see them; a side with environment settings is
+its own asv environment (the settings are part of its name), and when both sides are the
+same build with the same settings (an A/A check) side B is recorded under machine
+``MACHINE-b``, so neither overwrites the other.
+
+After every round the rounds so far are written atomically to a state file under
+``.asv/``: Ctrl-C keeps them, and the same command resumes.
+"""
+
+import concurrent.futures
+import contextlib
+import datetime
+import hashlib
+import itertools
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from asv.benchmarks import Benchmarks
+from asv.commands.common_args import add_bench
+from asv.config import Config
+from asv.machine import Machine, MachineCollection
+from asv.repo import get_repo
+from asv.results import Results
+from asv.runner import ForkServer, run_benchmark
+from asv.util import UserError
+
+from ..asv_plugins.environment import InstalledTorch
+from ..lib import builds, paired, recorded
+from ..lib.benchmark_env import benchmark_env
+from ..lib.probe import ProbeError, probe
+from ..lib.suite import settings
+
+CONFIG = "asv.conf.json"
+DEFAULT_BENCH = "^" + settings.HEADLINE.replace(".", r"\.") + r"\("
+
+
+class CompareError(RuntimeError):
+    """Bad input, found before anything is run or recorded."""
+
+
+@dataclass
+class Side:
+    label: str  # "A" or "B"
+    python: str
+    settings: dict  # environment variables set for this side's benchmark processes only
+    build: object = None  # lib.probe.TorchBuild
+    machine: str = None
+    env: object = None  # the side's asv environment (InstalledTorch)
+    process_env: dict = None
+    results: object = None  # asv Results, appended to round after round
+    spawner: object = None
+    describe: str = field(default="", repr=False)
+
+
+def parse_settings(items, label):
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or any(c in key for c in " ="):
+            raise CompareError(f"--env-{label.lower()} {item!r}: give KEY=VALUE, e.g. TORCHINDUCTOR_CPP_WRAPPER=1")
+        out[key] = value
+    return out
+
+
+def asv_attributes(attributes, cpu_affinity):
+    """``--attribute``/``--cpu-affinity`` parsed exactly as ``asv run`` parses them."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    add_bench(parser)
+    argv = [a for item in attributes or [] for a in ("--attribute", item)]
+    if cpu_affinity != "none":
+        argv += ["--cpu-affinity", cpu_affinity]
+    try:
+        return parser.parse_args(argv).attribute or {}
+    except argparse.ArgumentError as err:
+        raise CompareError(f"{err}; e.g. --attribute repeat=10")
+
+
+@contextlib.contextmanager
+def environ(env):
+    """``os.environ`` replaced by ``env`` for the duration: asv's ForkServer and InstalledTorch
+    read the benchmark processes' environment from it."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """Ctrl-C waits for the block to end: asv writes a results file in place, and a write cut
+    short would lose what it held."""
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def prepare_sides(args, conf, patterns):
+    """Probe both interpreters, pick the device and the machine names, check what is recorded
+    and register both builds; raises ProbeError, CompareError, RecordedResultsError or
+    BuildIndexError with nothing written but the build index."""
+    sides = [Side("A", args.python_a or args.python, parse_settings(args.env_a, "A")),
+             Side("B", args.python_b or args.python, parse_settings(args.env_b, "B"))]
+    for side in sides:
+        side.build = probe(side.python)
+    devices = {side.build.resolve_device(args.device) for side in sides}
+    if len(devices) > 1:
+        raise CompareError("one side sees a GPU and the other does not; pass --device cpu or two CUDA builds")
+    device = devices.pop()
+    machine = args.machine or sides[0].build.default_machine_name(device, socket.gethostname())
+    for side in sides:
+        side.process_env = benchmark_env(device, side.build.git_version, args.project_root, patterns)
+        with environ(side.process_env):
+            side.env = InstalledTorch(conf, side.python, {}, {("nobuild", k): v for k, v in side.settings.items()})
+    a, b = ((s.build.git_version, s.env.name) for s in sides)
+    for side in sides:
+        side.machine = machine + ("-b" if a == b and side.label == "B" else "")  # else B would overwrite A
+        recorded.check(conf.results_dir, side.machine, side.build.git_version, side.env.name, conf.benchmark_dir)
+        settings_text = " ".join(f"{k}={v}" for k, v in side.settings.items()) or "no settings"
+        side.describe = (f"torch {side.build.version} @ {side.build.git_version[:12]} in {side.python}, "
+                         f"{settings_text}; recorded as {side.machine} / {side.env.name}")
+    for side in sides:
+        builds.register(os.path.join(args.project_root, conf.repo), side.build.git_version, side.build.version)
+    return sides, device
+
+
+def open_results(side, conf, repo):
+    """The side's asv results file (what is recorded for its build and environment, if any)."""
+    MachineCollection.save(side.machine, {**Machine.get_defaults(), "machine": side.machine})
+    machine = Machine.load(machine_name=side.machine)
+    machine.save(conf.results_dir)
+    params = {**machine.__dict__, "python": side.env.python}
+    commit = side.build.git_version
+    results = Results(params, {}, commit, repo.get_date(commit), side.env.python, side.env.name, side.env.env_vars)
+    results.load_data(conf.results_dir)
+    return results
+
+
+def variants(benchmarks):
+    """``[(variant name, benchmark, parameter index)]`` of every selected variant."""
+    out = []
+    for name in sorted(benchmarks):
+        benchmark = benchmarks[name]
+        selection = benchmarks.benchmark_selection[name]
+        if selection is None:
+            out.append((name, benchmark, 0))
+            continue
+        combos = list(itertools.product(*benchmark["params"]))
+        out += [(f"{name}({', '.join(combos[i])})", benchmark, i) for i in selection]
+    return out
+
+
+def state_path(project_root, sides, device, patterns, attributes):
+    identity = {"device": device, "bench": patterns, "attributes": attributes,
+                "sides": [[s.python, s.build.git_version, s.settings, s.machine] for s in sides]}
+    key = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return os.path.join(project_root, ".asv", f"compare-{key}.json"), identity
+
+
+def load_state(path, identity):
+    if not os.path.exists(path):
+        return {"identity": identity, "rounds": []}
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        raise CompareError(f"state file {path} is unreadable ({err}); move it aside to start over")
+
+
+def outcome(res, idx):
+    """One process's result: ``{"samples": [...]}``, or ``{"skipped": reason}`` / ``{"error": reason}``."""
+    value = res.result[idx]
+    if res.errcode != 0 or value is None:
+        lines = [line for line in (res.stderr or "").splitlines() if line.strip()]
+        return {"error": lines[-1] if lines else f"exit status {res.errcode}"}
+    if value != value:  # NaN: asv's "skipped" (NotImplementedError in setup)
+        lines = [line for line in (res.stderr or "").splitlines() if line.strip()]
+        return {"skipped": lines[-1] if lines else "skipped"}
+    return {"samples": res.samples[idx]}
+
+
+def status_of(name, rounds, band, estimator):
+    """``(summary or None, note)`` for one variant from the state's rounds."""
+    pairs = []
+    for entry in rounds:
+        got = entry["variants"].get(name)
+        if got is None:
+            continue
+        for label in "AB":
+            if "error" in got[label]:
+                return None, f"side {label} failed in round {entry['round']}: {got[label]['error']}"
+            if "skipped" in got[label]:
+                return None, f"n/a: {got[label]['skipped']}"
+        pairs.append((got["A"]["samples"], got["B"]["samples"]))
+    return paired.summarize(pairs, band, estimator), ""
+
+
+def undecided(names, rounds, band, estimator):
+    out = []
+    for name in names:
+        summary, note = status_of(name, rounds, band, estimator)
+        if not note and summary["verdict"] == "unknown":
+            out.append(name)
+    return out
+
+
+def run_round(number, todo, sides, extra_params, rng, append):
+    """One round: for each variant, a process of each side back to back, in a random order."""
+    entry = {"round": number, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(), "variants": {}}
+    start = time.perf_counter()
+    for name, benchmark, idx in todo:
+        order = rng.sample(sides, 2)
+        got = {"order": "".join(s.label for s in order)}
+        for side in order:
+            res = run_benchmark(benchmark, side.spawner, profile=False, selected_idx={idx}, extra_params=extra_params)
+            got[side.label] = outcome(res, idx)
+            side.results.add_result(benchmark, res, selected_idx={idx}, record_samples=True,
+                                    append_samples=append and "samples" in got[side.label])
+        entry["variants"][name] = got
+    entry["seconds"] = time.perf_counter() - start
+    return entry
+
+
+def fmt_us(seconds):
+    return f"{seconds * 1e6:8.2f}" if seconds is not None else "       -"
+
+
+def fmt_interval(summary):
+    if summary["low"] is None:
+        return "(too few rounds)"
+    return f"[{summary['low']:.3f}, {summary['high']:.3f}]"
+
+
+def table(names, rounds, band, estimator):
+    """Rows of the verdict table: ``[(variant, summary or None, note)]``."""
+    return [(name,) + status_of(name, rounds, band, estimator) for name in names]
+
+
+def print_table(rows):
+    print(f"{'variant':<64} {'rounds':>6} {'A us':>8} {'B us':>8} {'B/A':>6}  {'interval':<16}  verdict")
+    for name, s, note in rows:
+        if s is None:
+            print(f"{name:<64} {'':>6} {'':>8} {'':>8} {'':>6}  {'':<16}  unknown ({note})" if "failed" in note
+                  else f"{name:<64} {'':>6} {'':>8} {'':>8} {'':>6}  {'':<16}  {note}")
+            continue
+        ratio = f"{s['ratio']:.3f}" if s["ratio"] is not None else "-"
+        print(f"{name:<64} {s['rounds']:>6} {fmt_us(s['a'])} {fmt_us(s['b'])} {ratio:>6}  {fmt_interval(s):<16}  "
+              f"{s['verdict']}", flush=True)
+
+
+def write_report(path, rows, sides, args, state, device):
+    rounds = state["rounds"]
+    lines = [
+        "# Paired comparison", "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()}",
+        f"- device: {device}; machine: {sides[0].machine}",
+    ]
+    lines += [f"- side {s.label}: {s.describe}" for s in sides]
+    lines += [
+        f"- rounds: {len(rounds)} ({sum(r['seconds'] for r in rounds):.0f} s of benchmark processes); "
+        f"per process: the {args.estimator} of its samples; ratio B/A: Hodges-Lehmann estimate, "
+        f"{paired.CONFIDENCE:.0%} signed-rank interval; band: 1 +- {args.band}",
+        "", "| variant | rounds | A (us) | B (us) | B/A | interval | verdict |", "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s, note in rows:
+        if s is None:
+            lines.append(f"| `{name}` | | | | | | {'unknown: ' + note if 'failed' in note else note} |")
+            continue
+        ratio = f"{s['ratio']:.3f}" if s["ratio"] is not None else ""
+        lines.append(f"| `{name}` | {s['rounds']} | {fmt_us(s['a']).strip()} | {fmt_us(s['b']).strip()} | {ratio} | "
+                     f"{fmt_interval(s)} | {s['verdict']} |")
+    lines += ["", "Order of the two sides per round and variant (A first or B first):", ""]
+    for entry in rounds:
+        lines.append(f"- round {entry['round']}: " + ", ".join(f"{v['order']}" for v in entry["variants"].values()))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main(args):
+    project_root = args.project_root
+    patterns = args.bench or [DEFAULT_BENCH]
+    try:
+        if args.band <= 0 or args.band >= 1:
+            raise CompareError(f"--band {args.band}: give a fraction between 0 and 1 (0.02 is +-2%)")
+        if args.budget_seconds <= 0:
+            raise CompareError(f"--budget-seconds {args.budget_seconds}: give a positive number of seconds")
+        extra_params = asv_attributes(args.attribute, args.cpu_affinity)
+        conf = Config.load(os.path.join(project_root, CONFIG))
+        conf.results_dir = os.path.join(project_root, conf.results_dir)
+        conf.benchmark_dir = os.path.join(project_root, conf.benchmark_dir)
+        sides, device = prepare_sides(args, conf, patterns)
+    except (ProbeError, CompareError, recorded.RecordedResultsError, builds.BuildIndexError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for side in sides:
+        print(f"side {side.label}: {side.describe}", flush=True)
+    path, identity = state_path(project_root, sides, device, patterns, extra_params)
+    try:
+        state = load_state(path, identity)
+    except CompareError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if state["rounds"]:
+        print(f"resuming from {path}: {len(state['rounds'])} rounds recorded", flush=True)
+    conf.repo = os.path.join(project_root, conf.repo)
+    repo = get_repo(conf)
+    start = time.perf_counter()
+    try:
+        with environ(sides[0].process_env):
+            benchmarks = Benchmarks.discover(conf, repo, [sides[0].env], [sides[0].build.git_version], regex=patterns)
+    except UserError as err:
+        print(f"error: the benchmark suite did not import in {sides[0].python} ({err})", file=sys.stderr)
+        return 2
+    benchmarks.save()  # results/benchmarks.json, as `asv run` writes it: publish and compare read it
+    selected = variants(benchmarks)
+    if not selected:
+        print(f"error: --bench {' '.join(patterns)} matches no benchmark; names look like "
+              f"{settings.HEADLINE}(False, False, False, False)", file=sys.stderr)
+        return 2
+    names = [name for name, _, _ in selected]
+    print(f"{len(names)} variants; state {path}; budget {args.budget_seconds:.0f} s", flush=True)
+    status = loop(args, sides, conf, repo, selected, state, path, extra_params, start)
+    rows = table(names, state["rounds"], args.band, args.estimator)
+    print()
+    print_table(rows)
+    if args.report:
+        write_report(args.report, rows, sides, args, state, device)
+        print(f"report: {args.report}")
+    if status is not None:
+        return status
+    publish(project_root, sides)
+    slower = [name for name, s, _ in rows if s is not None and s["verdict"] == "slower"]
+    return 1 if slower else 0
+
+
+def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
+    """Rounds until every variant is decided, the budget is spent or --max-rounds is reached.
+    Returns None, or 130 when interrupted (every finished round kept)."""
+    rng = random.Random()
+    names = [name for name, _, _ in selected]
+    spent_before = sum(r["seconds"] for r in state["rounds"])
+    try:
+        for side in sides:
+            side.results = open_results(side, conf, repo)
+            with environ(side.process_env):
+                side.spawner = ForkServer(side.env, conf.benchmark_dir)
+        # Both forkservers import torch, Dynamo and Inductor at once: nothing is timed yet.
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            imported = list(pool.map(lambda side: side.spawner.preimport(), sides))
+        for side, (ok, out) in zip(sides, imported):
+            if not ok:
+                print(f"error: the benchmark suite does not import in side {side.label}'s {side.python}: "
+                      f"{(out.strip().splitlines() or ['no output'])[-1]}", file=sys.stderr)
+                return 2
+        while True:
+            todo_names = undecided(names, state["rounds"], args.band, args.estimator)
+            done = len(state["rounds"])
+            last = state["rounds"][-1]["seconds"] if state["rounds"] else 0
+            elapsed = spent_before + time.perf_counter() - start
+            if not todo_names:
+                print("every variant decided", flush=True)
+                return None
+            if args.max_rounds and done >= args.max_rounds:
+                print(f"--max-rounds {args.max_rounds} reached", flush=True)
+                return None
+            if done and elapsed + last > args.budget_seconds:
+                print(f"budget of {args.budget_seconds:.0f} s spent ({elapsed:.0f} s)", flush=True)
+                return None
+            todo = [item for item in selected if item[0] in todo_names]
+            entry = run_round(done + 1, todo, sides, extra_params, rng, append=done > 0)
+            with uninterrupted():
+                for side in sides:
+                    side.results.save(conf.results_dir)
+                state["rounds"].append(entry)
+                builds.write_json(path, state)
+            print(f"round {entry['round']}: {len(todo)} variants in {entry['seconds']:.1f} s; orders "
+                  + " ".join(v["order"] for v in entry["variants"].values()), flush=True)
+            print_table(table(todo_names, state["rounds"], args.band, args.estimator))
+    except (KeyboardInterrupt, UserError) as err:
+        if isinstance(err, UserError) and "Interrupted" not in str(err):
+            raise
+        print(f"error: interrupted; the {len(state['rounds'])} finished rounds are kept in {path}: "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        for side in sides:
+            if side.spawner is not None:
+                side.spawner.interrupted = True  # its output is not needed
+                side.spawner.close()
+
+
+def publish(project_root, sides):
+    """``asv publish``, so the dashboard shows what both sides recorded."""
+    env = dict(sides[0].process_env)
+    done = subprocess.run([sys.executable, "-m", "asv", "publish", "--config", CONFIG], cwd=project_root, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"error: `asv publish` failed (results are recorded): {done.stdout[-500:]}{done.stderr[-500:]}",
+              file=sys.stderr)

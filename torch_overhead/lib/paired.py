@@ -1,0 +1,88 @@
+"""The statistics of a paired comparison: per-process estimates, per-round ratios, an interval, a verdict.
+
+Each round times both sides once per variant, in fresh processes back to back; the ratio
+B/A of the two processes' estimates is one paired observation, and what the machine
+does over minutes (a slow spell, a drift) cancels out of it. Over the rounds, the
+interval is the exact distribution-free one of the Wilcoxon signed-rank test on the
+log-ratios, around their Hodges-Lehmann estimate (the median of the Walsh averages):
+with A and B in a random order each round, an A/A log-ratio is symmetric about 0 by
+construction, which is all the interval assumes, and it keeps about 95% of a t-interval's
+efficiency while one round in a slow spell moves it little. Written here because the
+standard library has no signed-rank test and scipy is not a dependency (nor on the H200).
+"""
+
+import math
+import statistics
+
+CONFIDENCE = 0.95  # two-sided coverage of every interval
+ESTIMATORS = {
+    # A process's samples -> one number. Which one represents the call is decided by
+    # measurement (docs/paired-comparison.md); the state keeps every sample, so each can be redone.
+    "median": statistics.median,  # what asv records
+    "min": min,  # Chen & Revels: noise only adds time
+    "q25": lambda samples: statistics.quantiles(samples, n=4, method="inclusive")[0] if len(samples) > 1 else samples[0],
+}
+VERDICTS = ("slower", "faster", "same", "unknown")
+
+
+def estimate(samples, estimator="median"):
+    return ESTIMATORS[estimator](samples)
+
+
+def _signed_rank_counts(n):
+    """How many of the 2**n sign patterns give each signed-rank sum 0..n(n+1)/2 (exact null)."""
+    counts = [1]
+    for rank in range(1, n + 1):
+        grown = counts + [0] * rank
+        for total, ways in enumerate(counts):
+            grown[total + rank] += ways
+        counts = grown
+    return counts
+
+
+def interval(log_ratios, confidence=CONFIDENCE):
+    """``(estimate, low, high)`` of the centre of ``log_ratios``: the Hodges-Lehmann estimate and
+    the signed-rank interval of at least ``confidence``; low and high are None while there are too
+    few rounds for any interval that narrow in probability (fewer than 6 at 95%)."""
+    n = len(log_ratios)
+    if n == 0:
+        return None, None, None
+    walsh = sorted((log_ratios[i] + log_ratios[j]) / 2 for i in range(n) for j in range(i, n))
+    centre = statistics.median(walsh)
+    counts, tail, total = _signed_rank_counts(n), 0, 2 ** n
+    depth = 0  # how many Walsh averages each end of the interval leaves out
+    for ways in counts:
+        if (tail + ways) / total > (1 - confidence) / 2:
+            break
+        tail += ways
+        depth += 1
+    if depth == 0:
+        return centre, None, None
+    return centre, walsh[depth - 1], walsh[len(walsh) - depth]
+
+
+def verdict(low, high, band):
+    """slower / faster: the ratio's interval lies wholly beyond ``1 +- band``; same: wholly within it;
+    unknown otherwise (more rounds narrow it), or while there is no interval yet."""
+    if low is None:
+        return "unknown"
+    if low > 1 + band:
+        return "slower"
+    if high < 1 - band:
+        return "faster"
+    if low >= 1 - band and high <= 1 + band:
+        return "same"
+    return "unknown"
+
+
+def summarize(pairs, band, estimator="median", confidence=CONFIDENCE):
+    """One variant's figures from its rounds, each ``(samples of A's process, samples of B's)``:
+    ``{"rounds", "ratio", "low", "high", "verdict", "a", "b"}`` (ratio B/A and its interval;
+    a and b: the median over rounds of each side's per-process estimate, in the samples' unit)."""
+    a = [estimate(sa, estimator) for sa, _ in pairs]
+    b = [estimate(sb, estimator) for _, sb in pairs]
+    centre, low, high = interval([math.log(y / x) for x, y in zip(a, b)], confidence)
+    back = lambda v: None if v is None else math.exp(v)  # noqa: E731
+    return {"rounds": len(pairs), "ratio": back(centre), "low": back(low), "high": back(high),
+            "verdict": verdict(back(low), back(high), band),
+            "a": statistics.median(a) if a else None, "b": statistics.median(b) if b else None}
