@@ -141,6 +141,9 @@ def parse(argv):
     p.add_argument("--metric", choices=["time", "instructions"], default="time",
                    help="time: the headline's medians (default); instructions: the instruction counts beside the "
                         "seed's published ones")
+    p.add_argument("--metric", choices=["time", "instructions"], default="time",
+                   help="time: the headline's medians (default); instructions: the instruction counts beside the "
+                        "seed's published ones")
     p.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
 
     p = command("breakdown", breakdown.main, "every layer's median per seed variant: table and PNG",
@@ -181,6 +184,7 @@ def parse(argv):
                 [device], listed=False)
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--processes", type=int, help="counting processes at once (default: one per CPU)")
+    p.add_argument("--recorded", metavar="MACHINE", help="also show the counts recorded for this machine's newest build")
 
     p = command("gate-sensitivity", gate_sensitivity.main,
                 "smallest injected per-call overhead the gate flags on this machine", [device, timing], listed=False)

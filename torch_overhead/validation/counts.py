@@ -5,14 +5,18 @@ counting of ``benchmarks/instruction_count.py`` ``--runs`` times (each run count
 seed variant, up to ``--processes`` at once; default one per CPU) and prints each run's
 wall time, then per variant each run's instructions per call on the calling thread (the
 seed's figure) and the spread, (max - min) / min, whose target is 0.1%, and the count
-over all threads.
+over all threads. ``--recorded MACHINE`` sets the counts that machine's newest results
+hold (the main command's run) beside them, as one more run.
 """
 
 import os
 import sys
 import time
 
+from ..lib.recorded import RecordedResultsError, latest_results, result_by_variant
 from ..lib.suite import settings
+
+COUNTS = "instruction_count.InstructionCount.track_instructions"
 
 
 def _name(variant):
@@ -25,7 +29,21 @@ def main(args):
     from benchmarks import callgrind
     from benchmarks.instruction_count import count_under_callgrind
 
-    runs = []
+    runs, names = [], []
+    if args.recorded:
+        try:
+            results = latest_results(os.path.join(args.project_root, "results"), args.recorded,
+                                     os.path.join(args.project_root, "builds.json"))
+        except RecordedResultsError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        calling = result_by_variant(results, COUNTS) if COUNTS in results.get_all_result_keys() else {}
+        every = result_by_variant(results, COUNTS + "_all_threads") if calling else {}
+        if not calling:
+            print(f"error: {args.recorded}'s newest results hold no {COUNTS} figures", file=sys.stderr)
+            return 2
+        runs.append({v: {"calling_thread": c, "all_threads": every.get(v, float("nan"))} for v, c in calling.items()})
+        names.append("recorded")
     for number in range(args.runs):
         start = time.perf_counter()
         try:
@@ -33,22 +51,24 @@ def main(args):
         except callgrind.Unavailable as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        names.append(f"run {number + 1}")
         print(f"run {number + 1}/{args.runs}: {time.perf_counter() - start:.0f} s; calling thread per call: "
               + ", ".join(f"{_name(v)} {c.get('calling_thread', float('nan')):,.0f}" for v, c in runs[-1].items()),
               flush=True)
     print(" | ".join(settings.SEED_PARAM_NAMES) + " | "
-          + " | ".join(f"run {i + 1}" for i in range(args.runs)) + " | spread % | all threads (run 1)")
+          + " | ".join(names) + f" | spread % | all threads ({names[0]})")
     worst = 0.0
-    for variant in runs[0]:
-        counts = [run[variant].get("calling_thread") for run in runs]
+    for variant in settings.VALID_VARIANTS:
+        counts = [run.get(variant, {}).get("calling_thread") for run in runs]
         if None in counts:
-            reasons = "; ".join(run[variant]["skip"] for run in runs if "skip" in run[variant])
+            reasons = "; ".join(run.get(variant, {}).get("skip", "not recorded") for run in runs
+                                if "calling_thread" not in run.get(variant, {}))
             print(" | ".join(str(v) for v in variant) + f" | skipped: {reasons}")
             worst = float("inf")
             continue
         spread = (max(counts) - min(counts)) / min(counts) * 100
         worst = max(worst, spread)
         print(" | ".join(str(v) for v in variant) + " | " + " | ".join(f"{c:,.0f}" for c in counts)
-              + f" | {spread:.3f} | {runs[0][variant]['all_threads']:,.0f}")
+              + f" | {spread:.3f} | {runs[0][variant].get('all_threads', float('nan')):,.0f}")
     print(f"worst spread: {worst:.3f}% (target <= 0.1%)")
     return 0
