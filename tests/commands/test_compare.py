@@ -1,0 +1,162 @@
+"""compare end to end on the CPU: verdicts, the random recorded order, what asv records, resume, bad input.
+
+Cheap variants keep it short: Dynamo alone (``layers.DynamoEager``, no Inductor compile) and
+eager PyTorch (``layers.Eager``, no compile at all), a few samples per process.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from asv.results import Results
+
+from conftest import ctrl_c, make_project, terminal_job
+
+INJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                      "torch_overhead", "validation", "inject", "sitecustomize.py")
+DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
+EAGER = r"^layers\.Eager\.time_add1\(False, False, False, False\)"
+AOT = r"^layers\.AotAutograd\.time_add1\(False, False, False, False\)"
+QUICK = ["--attribute", "repeat=5", "--attribute", "warmup_time=0.05"]
+# Beside the gate-sensitivity injection (a spin before every call of what torch.compile
+# returns), a side with BREAK_AOT set fails to compile with backend "aot_eager": one variant crashes.
+SITECUSTOMIZE = f"""
+import os, runpy
+runpy.run_path({INJECT!r})
+if os.environ.get("BREAK_AOT"):
+    import torch
+    _compile = torch.compile
+    def _broken(fn, *args, backend="inductor", **kwargs):
+        if backend == "aot_eager":
+            raise RuntimeError("aot_eager broken on purpose")
+        return _compile(fn, *args, backend=backend, **kwargs)
+    torch.compile = _broken
+"""
+
+
+def compare_cmd(project, *args):
+    return [sys.executable, "-m", "torch_overhead", "compare", "--project-root", str(project), "--device", "cpu",
+            "--machine", "ci-cpu", *QUICK, *args]
+
+
+def env_for(project, extra_path=None):
+    path = os.pathsep.join(p for p in (extra_path, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, HOME=str(project), PYTHONPATH=path)
+
+
+def states(project):
+    return sorted(glob.glob(os.path.join(project, ".asv", "compare-*.json")))
+
+
+def report_rows(path):
+    """``{benchmark name: verdict cell}`` from the report's table."""
+    rows = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("| `"):
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                rows[cells[0].strip("`").split(".")[1]] = cells[-1]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def injected(tmp_path_factory):
+    """Side B adds 2 ms to every call of a compiled function and cannot compile with aot_eager."""
+    project = make_project(tmp_path_factory.mktemp("compare"))
+    site = tmp_path_factory.mktemp("site")
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    report = os.path.join(project, "report.md")
+    done = subprocess.run(
+        compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--max-rounds", "6",
+                    "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
+                    "--env-b", "BREAK_AOT=1", "--report", report),
+        capture_output=True, text=True, env=env_for(project, str(site)), timeout=900)
+    return project, done, report
+
+
+def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash_is_unknown(injected):
+    project, done, report = injected
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # 1: some variant slower
+    rows = report_rows(report)
+    assert rows["DynamoEager"] == "slower"
+    # Eager PyTorch calls no compiled function: for it the two sides are the same (an A/A pair).
+    assert rows["Eager"] not in ("slower", "faster")
+    assert rows["AotAutograd"].startswith("unknown: side B failed in round 1") and "broken on purpose" in rows["AotAutograd"]
+
+
+def test_round_order_is_random_and_recorded(injected):
+    project, _, report = injected
+    (path,) = states(project)
+    with open(path) as f:
+        rounds = json.load(f)["rounds"]
+    assert len(rounds) == 6
+    orders = [v["order"] for r in rounds for v in r["variants"].values()]
+    assert set(orders) == {"AB", "BA"}  # 13 draws of a fair coin: all alike once in 4096
+    with open(report) as f:
+        assert "- round 6: " in f.read()
+
+
+def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
+    """Same build, different settings: two asv environments, each holding every process's samples."""
+    project, _, _ = injected
+    (path,) = states(project)
+    with open(path) as f:
+        rounds = json.load(f)["rounds"]
+    files = [p for p in glob.glob(os.path.join(project, "results", "ci-cpu", "*.json"))
+             if not p.endswith("machine.json")]
+    by_env = {Results.load(p).env_name: Results.load(p) for p in files}
+    assert sorted(name.rsplit("-", 1)[-1] for name in by_env) == [
+        "TORCH_OVERHEAD_INJECT_US0", "TORCH_OVERHEAD_INJECT_US2000"]
+    name = "layers.DynamoEager.time_add1"
+    for env_name, results in by_env.items():
+        label = "B" if env_name.endswith("2000") else "A"
+        samples = results.get_result_samples(name, results.get_result_params(name))[0]
+        assert len(samples) == sum(len(r["variants"][f"{name}(False, False, False, False)"][label]["samples"])
+                                   for r in rounds)
+
+
+def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
+    """An A/A comparison (one interpreter, no settings): side B is recorded as ci-cpu-b."""
+    project = make_project(tmp_path / "project")
+    cmd = compare_cmd(project, "--bench", EAGER, "--max-rounds", "3")
+    job = terminal_job(cmd, env_for(project))
+    deadline = time.time() + 600
+    while not states(project) and time.time() < deadline and job.poll() is None:
+        time.sleep(0.2)
+    ctrl_c(job)
+    out, err = job.communicate(timeout=120)
+    assert job.returncode == 130, out[-2000:] + err[-2000:]
+    assert "finished rounds are kept" in err
+    (path,) = states(project)
+    with open(path) as f:
+        kept = json.load(f)["rounds"]
+    assert 1 <= len(kept) < 3
+
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env_for(project), timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"resuming from {path}: {len(kept)} rounds recorded" in done.stdout
+    with open(path) as f:
+        rounds = json.load(f)["rounds"]
+    assert len(rounds) == 3 and rounds[:len(kept)] == kept
+    assert os.path.isdir(os.path.join(project, "results", "ci-cpu-b"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--python-b", "/nonexistent/python"], "cannot start /nonexistent/python"),
+    (["--python-b", "/bin/sh"], "could not report its torch build"),
+    (["--env-b", "NOEQUALS"], "give KEY=VALUE"),
+    (["--band", "0"], "--band 0.0"),
+    (["--bench", "no_such_benchmark"], "matches no benchmark"),
+])
+def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args, message):
+    project = make_project(tmp_path / "project")
+    done = subprocess.run(compare_cmd(project, *args), capture_output=True, text=True, env=env_for(project),
+                          timeout=300)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    assert not glob.glob(os.path.join(project, "results", "ci-cpu*"))
