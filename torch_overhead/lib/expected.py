@@ -68,7 +68,7 @@ def read(path):
         try:
             if row["metric"] not in DEFAULT_MARGINS:
                 raise ValueError(f"metric {row['metric']!r}: use {' or '.join(DEFAULT_MARGINS)}")
-            expected, margin = float(row["expected"]), float(row["noise_margin"])
+            expected, margin = _number(row["expected"]), _number(row["noise_margin"])
             if not (math.isfinite(expected) and expected > 0):
                 raise ValueError(f"expected {row['expected']!r}: give a finite value above 0")
             if not 0 < margin < 1:
@@ -77,6 +77,14 @@ def read(path):
             raise ExpectedFileError(f"{path}:{number}: {err}")
         row["expected"], row["noise_margin"] = expected, margin
     return rows
+
+
+def _number(text):
+    """The cell as a float; NaN (refused by the checks, which name the cell) when it is none."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def write(path, rows):
