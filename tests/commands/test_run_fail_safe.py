@@ -219,3 +219,14 @@ def test_a_hanging_interpreter_is_stopped_with_its_children(tmp_path, monkeypatc
         time.sleep(0.1)
     else:
         pytest.fail(f"the interpreter's child {child} is still running")
+
+
+def test_the_trials_script_passes_its_quick_trials():
+    """``trials`` replays the faults on scratch copies; its gate and bad-option trials take seconds."""
+    for only in ("gate", "run attribute"):
+        result = subprocess.run([sys.executable, "-m", "torch_overhead", "trials", "--only", only],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        (summary,) = [line for line in result.stdout.splitlines() if line.endswith("trials fail safe")]
+        done, total = summary.split(" trials")[0].split(" of ")
+        assert done == total and int(total) >= 3, summary
