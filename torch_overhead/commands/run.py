@@ -297,9 +297,14 @@ def record(args, conf):
     for attribute in args.attribute or []:
         run_args += ["--attribute", attribute]
     machine_dir = os.path.join(results_dir, machine_name)
-    kept = guard.KeepValid([os.path.join(results_dir, "benchmarks.json"),
-                            *glob.glob(os.path.join(machine_dir, "*.json"))],
-                           os.path.join(project_root, ".asv", "run-backup"))
+    backup_dir = os.path.join(project_root, ".asv", "run-backup")
+    try:
+        kept = guard.KeepValid([os.path.join(results_dir, "benchmarks.json"),
+                                *glob.glob(os.path.join(machine_dir, "*.json"))], backup_dir)
+    except OSError as err:
+        print(f"error: cannot copy the results files into {backup_dir} before the run ({err.strerror or err}); "
+              "free disk space and run again", file=sys.stderr)
+        return 2
     before = guard.fingerprint([machine_dir])
     try:
         run_status = asv(run_args, {**env, RUN_COMMIT_ENV_VAR: build.git_version}, project_root, args.config)
