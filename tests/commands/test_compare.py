@@ -40,7 +40,7 @@ if os.environ.get("BREAK_AOT"):
 
 def compare_cmd(project, *args):
     return [sys.executable, "-m", "torch_overhead", "compare", "--project-root", str(project), "--device", "cpu",
-            "--machine", "ci-cpu", *QUICK, *args]
+            "--machine", "ci", *QUICK, *args]
 
 
 def env_for(project, extra_path=None):
@@ -106,7 +106,7 @@ def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
     (path,) = states(project)
     with open(path) as f:
         rounds = json.load(f)["rounds"]
-    files = [p for p in glob.glob(os.path.join(project, "results", "ci-cpu", "*.json"))
+    files = [p for p in glob.glob(os.path.join(project, "results", "ci-compare", "*.json"))
              if not p.endswith("machine.json")]
     by_env = {Results.load(p).env_name: Results.load(p) for p in files}
     assert sorted(name.rsplit("-", 1)[-1] for name in by_env) == [
@@ -120,7 +120,7 @@ def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
 
 
 def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
-    """An A/A comparison (one interpreter, no settings): side B is recorded as ci-cpu-b."""
+    """An A/A comparison (one interpreter, no settings): side B is recorded as ci-compare-b."""
     project = make_project(tmp_path / "project")
     cmd = compare_cmd(project, "--bench", EAGER, "--max-rounds", "3")
     job = terminal_job(cmd, env_for(project))
@@ -142,7 +142,7 @@ def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
     with open(path) as f:
         rounds = json.load(f)["rounds"]
     assert len(rounds) == 3 and rounds[:len(kept)] == kept
-    assert os.path.isdir(os.path.join(project, "results", "ci-cpu-b"))
+    assert os.path.isdir(os.path.join(project, "results", "ci-compare-b"))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -159,4 +159,4 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args, message):
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], done.stderr
-    assert not glob.glob(os.path.join(project, "results", "ci-cpu*"))
+    assert not glob.glob(os.path.join(project, "results", "ci*"))

@@ -2,6 +2,7 @@
 
 import math
 import random
+import statistics
 
 from torch_overhead.lib import paired
 
@@ -61,3 +62,18 @@ def test_simulated_large_change_is_slower_and_ratio_is_near_it():
     summary = paired.summarize(_rounds(rng, 12, 1.5), 0.02)
     assert summary["verdict"] == "slower"
     assert 1.3 < summary["ratio"] < 1.7 and summary["low"] <= summary["ratio"] <= summary["high"]
+
+
+def test_spread_and_the_rounds_it_costs():
+    """The spread is the sd of the per-round log-ratios; the rounds a band needs grow as its square."""
+    state = {"rounds": [
+        {"variants": {"v": {"A": {"samples": [1.0]}, "B": {"samples": [b]}},
+                      "broken": {"A": {"samples": [1.0]}, "B": {"error": "RuntimeError"}}}}
+        for b in (1.1, 0.9, 1.0)]}
+    pairs = paired.pairs_of_state(state)
+    assert list(pairs) == ["v"] and len(pairs["v"]) == 3
+    expected = statistics.stdev([math.log(1.1), math.log(0.9), 0.0])
+    assert math.isclose(paired.spread(pairs["v"]), expected)
+    assert paired.spreads(pairs)["median"] == (paired.spread(pairs["v"]), paired.spread(pairs["v"]))
+    assert paired.rounds_needed(0.2, 0.02) == math.ceil((0.4 / math.log(1.02)) ** 2) > 400
+    assert paired.rounds_needed(0.02, 0.02) <= 5

@@ -13,19 +13,19 @@ unknown, which more rounds settle, up to ``--budget-seconds``.
 How it drives asv: each side keeps one asv forkserver (asv's own ``ForkServer``, which
 imported torch, Dynamo and Inductor once) for the whole comparison, and each benchmark
 process is forked from it by asv's ``run_benchmark``. A main-command run per side and round
-(as ``figures`` does) pays the probe, asv's discovery and a new forkserver each time: about
-half a minute per side and round on the H200, four rounds in five minutes where this fits
-nine (docs/paired-comparison.md has the figures). Each process's samples are added to
-that side's asv results (``--record-samples`` style, appended round after round), under its
-build, so ``asv compare`` and the dashboard see them; a side with environment settings is
-its own asv environment (the settings are part of its name), and when both sides are the
-same build with the same settings (an A/A check) side B is recorded under machine
-``MACHINE-b``, so neither overwrites the other.
+(as ``figures`` does) would pay the probe, asv's discovery and a new forkserver every time,
+most of a side-round's cost (docs/paired-comparison.md has the figures). Each process's
+samples are added to that side's asv results under its build, machine ``MACHINE-compare``
+(never over what ``run`` recorded), so ``asv compare`` and the dashboard see them; a side with
+environment settings is its own asv environment (the settings are part of its name), and when
+both sides are the same build with the same settings (an A/A check) side B is recorded
+under ``MACHINE-compare-b``, so neither overwrites the other.
 
 After every round the rounds so far are written atomically to a state file under
 ``.asv/``: Ctrl-C keeps them, and the same command resumes.
 """
 
+import argparse
 import concurrent.futures
 import contextlib
 import datetime
@@ -36,22 +36,21 @@ import os
 import random
 import signal
 import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from asv.benchmarks import Benchmarks
 from asv.commands.common_args import add_bench
 from asv.config import Config
-from asv.machine import Machine, MachineCollection
+from asv.machine import Machine
 from asv.repo import get_repo
 from asv.results import Results
 from asv.runner import ForkServer, run_benchmark
 from asv.util import UserError
 
 from ..asv_plugins.environment import InstalledTorch
-from ..lib import builds, paired, recorded
+from ..lib import builds, dashboard, guard, machine, paired, recorded
 from ..lib.benchmark_env import benchmark_env
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
@@ -75,7 +74,7 @@ class Side:
     process_env: dict = None
     results: object = None  # asv Results, appended to round after round
     spawner: object = None
-    describe: str = field(default="", repr=False)
+    describe: str = ""  # one line: build, interpreter, settings, where recorded
 
 
 def parse_settings(items, label):
@@ -90,8 +89,6 @@ def parse_settings(items, label):
 
 def asv_attributes(attributes, cpu_affinity):
     """``--attribute``/``--cpu-affinity`` parsed exactly as ``asv run`` parses them."""
-    import argparse
-
     parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     add_bench(parser)
     argv = [a for item in attributes or [] for a in ("--attribute", item)]
@@ -143,18 +140,24 @@ def prepare_sides(args, conf, patterns):
     if len(devices) > 1:
         raise CompareError("one side sees a GPU and the other does not; pass --device cpu or two CUDA builds")
     device = devices.pop()
-    machine = args.machine or sides[0].build.default_machine_name(device, socket.gethostname())
+    if args.machine:
+        machine.check_name(args.machine)
+    name = (args.machine or sides[0].build.default_machine_name(device, socket.gethostname())) + "-compare"
     for side in sides:
         side.process_env = benchmark_env(device, side.build.git_version, args.project_root, patterns)
         with environ(side.process_env):
             side.env = InstalledTorch(conf, side.python, {}, {("nobuild", k): v for k, v in side.settings.items()})
     a, b = ((s.build.git_version, s.env.name) for s in sides)
     for side in sides:
-        side.machine = machine + ("-b" if a == b and side.label == "B" else "")  # else B would overwrite A
+        side.machine = name + ("-b" if a == b and side.label == "B" else "")  # else B would overwrite A
         recorded.check(conf.results_dir, side.machine, side.build.git_version, side.env.name, conf.benchmark_dir)
         settings_text = " ".join(f"{k}={v}" for k, v in side.settings.items()) or "no settings"
         side.describe = (f"torch {side.build.version} @ {side.build.git_version[:12]} in {side.python}, "
                          f"{settings_text}; recorded as {side.machine} / {side.env.name}")
+    for side in sides:
+        note = machine.register(conf.results_dir, side.machine)
+        if note:
+            print(f"note: {note}")
     for side in sides:
         builds.register(os.path.join(args.project_root, conf.repo), side.build.git_version, side.build.version)
     return sides, device
@@ -162,10 +165,9 @@ def prepare_sides(args, conf, patterns):
 
 def open_results(side, conf, repo):
     """The side's asv results file (what is recorded for its build and environment, if any)."""
-    MachineCollection.save(side.machine, {**Machine.get_defaults(), "machine": side.machine})
-    machine = Machine.load(machine_name=side.machine)
-    machine.save(conf.results_dir)
-    params = {**machine.__dict__, "python": side.env.python}
+    facts = Machine.load(machine_name=side.machine)
+    facts.save(conf.results_dir)
+    params = {**facts.__dict__, "python": side.env.python}
     commit = side.build.git_version
     results = Results(params, {}, commit, repo.get_date(commit), side.env.python, side.env.name, side.env.env_vars)
     results.load_data(conf.results_dir)
@@ -284,6 +286,18 @@ def print_table(rows):
               f"{s['verdict']}", flush=True)
 
 
+def spread_line(state, band):
+    """How far apart the rounds landed, per estimator, and what that costs in rounds for the band."""
+    found = paired.spreads(paired.pairs_of_state(state))
+    if not found:
+        return ""
+    median = found["median"][0]
+    return ("spread of the rounds, sd of log(B/A), median over variants: "
+            + ", ".join(f"{name} {sd:.3f}" for name, (sd, _) in found.items())
+            + f"; an interval within 1 +- {band} needs about {paired.rounds_needed(median, band)} rounds at the "
+            "median's spread")
+
+
 def write_report(path, rows, sides, args, state, device):
     rounds = state["rounds"]
     lines = [
@@ -305,6 +319,8 @@ def write_report(path, rows, sides, args, state, device):
         ratio = f"{s['ratio']:.3f}" if s["ratio"] is not None else ""
         lines.append(f"| `{name}` | {s['rounds']} | {fmt_us(s['a']).strip()} | {fmt_us(s['b']).strip()} | {ratio} | "
                      f"{fmt_interval(s)} | {s['verdict']} |")
+    noise = spread_line(state, args.band)
+    lines += ["", noise] if noise else []
     lines += ["", "Order of the two sides per round and variant (A first or B first):", ""]
     for entry in rounds:
         lines.append(f"- round {entry['round']}: " + ", ".join(f"{v['order']}" for v in entry["variants"].values()))
@@ -313,6 +329,18 @@ def write_report(path, rows, sides, args, state, device):
 
 
 def main(args):
+    try:
+        lock = guard.lock(args.project_root)  # one command recording in a checkout at a time
+    except guard.LockedError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        return compare(args)
+    finally:
+        lock.close()
+
+
+def compare(args):
     project_root = args.project_root
     patterns = args.bench or [DEFAULT_BENCH]
     try:
@@ -325,7 +353,8 @@ def main(args):
         conf.results_dir = os.path.join(project_root, conf.results_dir)
         conf.benchmark_dir = os.path.join(project_root, conf.benchmark_dir)
         sides, device = prepare_sides(args, conf, patterns)
-    except (ProbeError, CompareError, recorded.RecordedResultsError, builds.BuildIndexError) as err:
+    except (ProbeError, CompareError, recorded.RecordedResultsError, builds.BuildIndexError,
+            machine.MachineError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for side in sides:
@@ -359,12 +388,16 @@ def main(args):
     rows = table(names, state["rounds"], args.band, args.estimator)
     print()
     print_table(rows)
+    noise = spread_line(state, args.band)
+    if noise:
+        print(noise)
     if args.report:
         write_report(args.report, rows, sides, args, state, device)
         print(f"report: {args.report}")
     if status is not None:
         return status
-    publish(project_root, sides)
+    if dashboard.publish(project_root, CONFIG, sides[0].process_env) != 0:
+        print("error: `asv publish` failed (see above); the results are recorded", file=sys.stderr)
     slower = [name for name, s, _ in rows if s is not None and s["verdict"] == "slower"]
     return 1 if slower else 0
 
@@ -375,6 +408,23 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
     rng = random.Random()
     names = [name for name, _, _ in selected]
     spent_before = sum(r["seconds"] for r in state["rounds"])
+
+    def stop():
+        """Why no further round runs, or None."""
+        done = len(state["rounds"])
+        last = state["rounds"][-1]["seconds"] if state["rounds"] else 0
+        elapsed = spent_before + time.perf_counter() - start
+        if not undecided(names, state["rounds"], args.band, args.estimator):
+            return "every variant decided"
+        if args.max_rounds and done >= args.max_rounds:
+            return f"--max-rounds {args.max_rounds} reached"
+        if done and elapsed + last > args.budget_seconds:
+            return f"budget of {args.budget_seconds:.0f} s spent ({elapsed:.0f} s)"
+        return None
+
+    if stop():  # a finished comparison run again: report it, start nothing
+        print(stop())
+        return None
     try:
         for side in sides:
             side.results = open_results(side, conf, repo)
@@ -388,21 +438,10 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
                 print(f"error: the benchmark suite does not import in side {side.label}'s {side.python}: "
                       f"{(out.strip().splitlines() or ['no output'])[-1]}", file=sys.stderr)
                 return 2
-        while True:
+        while not stop():
             todo_names = undecided(names, state["rounds"], args.band, args.estimator)
-            done = len(state["rounds"])
-            last = state["rounds"][-1]["seconds"] if state["rounds"] else 0
-            elapsed = spent_before + time.perf_counter() - start
-            if not todo_names:
-                print("every variant decided", flush=True)
-                return None
-            if args.max_rounds and done >= args.max_rounds:
-                print(f"--max-rounds {args.max_rounds} reached", flush=True)
-                return None
-            if done and elapsed + last > args.budget_seconds:
-                print(f"budget of {args.budget_seconds:.0f} s spent ({elapsed:.0f} s)", flush=True)
-                return None
             todo = [item for item in selected if item[0] in todo_names]
+            done = len(state["rounds"])
             entry = run_round(done + 1, todo, sides, extra_params, rng, append=done > 0)
             with uninterrupted():
                 for side in sides:
@@ -412,6 +451,8 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
             print(f"round {entry['round']}: {len(todo)} variants in {entry['seconds']:.1f} s; orders "
                   + " ".join(v["order"] for v in entry["variants"].values()), flush=True)
             print_table(table(todo_names, state["rounds"], args.band, args.estimator))
+        print(stop(), flush=True)
+        return None
     except (KeyboardInterrupt, UserError) as err:
         if isinstance(err, UserError) and "Interrupted" not in str(err):
             raise
@@ -424,12 +465,3 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
                 side.spawner.interrupted = True  # its output is not needed
                 side.spawner.close()
 
-
-def publish(project_root, sides):
-    """``asv publish``, so the dashboard shows what both sides recorded."""
-    env = dict(sides[0].process_env)
-    done = subprocess.run([sys.executable, "-m", "asv", "publish", "--config", CONFIG], cwd=project_root, env=env,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"error: `asv publish` failed (results are recorded): {done.stdout[-500:]}{done.stderr[-500:]}",
-              file=sys.stderr)

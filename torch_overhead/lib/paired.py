@@ -86,3 +86,54 @@ def summarize(pairs, band, estimator="median", confidence=CONFIDENCE):
     return {"rounds": len(pairs), "ratio": back(centre), "low": back(low), "high": back(high),
             "verdict": verdict(back(low), back(high), band),
             "a": statistics.median(a) if a else None, "b": statistics.median(b) if b else None}
+
+
+def spread(pairs, estimator="median"):
+    """Standard deviation of the per-round log(B/A): how far one round's pair can land from another's."""
+    logs = [math.log(estimate(b, estimator) / estimate(a, estimator)) for a, b in pairs]
+    return statistics.stdev(logs) if len(logs) > 1 else None
+
+
+def rounds_needed(sd, band):
+    """About how many rounds bring the interval's half-width down to ``band`` at spread ``sd``:
+    the signed-rank interval is about 2.0 sd / sqrt(n) each side (1.96 sd / sqrt(n) for a
+    t-interval, over its 95% efficiency)."""
+    return math.ceil((2.0 * sd / math.log(1 + band)) ** 2)
+
+
+def spreads(pairs_by_variant):
+    """``{estimator: (median, max)}`` of the per-variant spreads, variants with 2+ rounds."""
+    out = {}
+    for name in ESTIMATORS:
+        values = [s for s in (spread(p, name) for p in pairs_by_variant.values() if len(p) > 1) if s is not None]
+        if values:
+            out[name] = (statistics.median(values), max(values))
+    return out
+
+
+def pairs_of_state(state):
+    """``{variant: [(samples of A, samples of B)]}`` from a compare state file's rounds."""
+    out = {}
+    for entry in state["rounds"]:
+        for name, got in entry["variants"].items():
+            if "samples" in got["A"] and "samples" in got["B"]:
+                out.setdefault(name, []).append((got["A"]["samples"], got["B"]["samples"]))
+    return out
+
+
+if __name__ == "__main__":
+    # python -m torch_overhead.lib.paired STATE.json ...: each estimator's spread over the state's processes.
+    import json
+    import sys
+
+    for path in sys.argv[1:]:
+        with open(path) as f:
+            state = json.load(f)
+        rounds = state["rounds"]
+        print(f"{path}: {len(rounds)} rounds, " + ", ".join(f"{r['seconds']:.1f}" for r in rounds) + " s")
+        pairs = pairs_of_state(state)
+        for name, (median, worst) in spreads(pairs).items():
+            print(f"  {name:6s} sd of the per-round log(B/A): median over variants {median:.3f}, max {worst:.3f}")
+        within = [statistics.stdev(s) / statistics.median(s) for p in pairs.values() for pair in p for s in pair
+                  if len(s) > 1]
+        print(f"  within one process: sd / median of its samples, median over processes {statistics.median(within):.3f}")
