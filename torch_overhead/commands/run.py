@@ -78,14 +78,15 @@ def _step(number, text):
     print(f"[{number}/5] {text}", flush=True)
 
 
-def asv(args, env, project_root, config):
+def asv(args, env, project_root, config, lock):
     """Run an asv command with ``config`` in the project root (where the configs and the plugins are).
 
-    On Ctrl-C, asv is waited for rather than killed: it writes results files in place, and a
-    kill during that write would truncate one."""
+    asv shares the run lock (an inherited descriptor): should this process be killed, the lock
+    stays held until asv has written its results. On Ctrl-C, asv is waited for rather than
+    killed: it writes results files in place, and a kill during that write would truncate one."""
     subcommand, *rest = args
     proc = subprocess.Popen([sys.executable, "-m", "asv", subcommand, "--config", config, *rest],
-                            cwd=project_root, env=env)
+                            cwd=project_root, env=env, pass_fds=(lock.fileno(),))
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -235,7 +236,7 @@ def main(args):
         watched += [at_root(conf.repo)] if conf.dvcs == TorchBuildIndex.dvcs else []
         before = guard.fingerprint(watched)
         try:
-            return record(args, conf)
+            return record(args, conf, lock)
         except KeyboardInterrupt:
             changed = sorted(set(before.items()) ^ set(guard.fingerprint(watched).items()))
             print(f"error: interrupted during {_now['step']}; {_changes(changed, args.project_root, conf)}",
@@ -260,7 +261,7 @@ def _changes(changed, project_root, conf):
                    else f"; the dashboard {html}/ is the previous one")
 
 
-def record(args, conf):
+def record(args, conf, lock):
     """Steps 1 to 5, under the lock; returns the exit status."""
     project_root = args.project_root
 
@@ -307,7 +308,7 @@ def record(args, conf):
         return 2
     before = guard.fingerprint([machine_dir])
     try:
-        run_status = asv(run_args, {**env, RUN_COMMIT_ENV_VAR: build.git_version}, project_root, args.config)
+        run_status = asv(run_args, {**env, RUN_COMMIT_ENV_VAR: build.git_version}, project_root, args.config, lock)
     finally:
         for path in kept.restore_broken():
             print(f"note: asv left {path} half-written; restored the copy taken before the run", file=sys.stderr)

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from ..lib import main_command
@@ -183,7 +184,7 @@ def run_interpreter_hangs(s):
 def running(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie was killed; reaping is init's
     except FileNotFoundError:
         return False
 
@@ -495,6 +496,38 @@ def run_two_at_once(s):
     outs = [p.communicate() for p in procs]
     statuses = sorted(p.returncode for p in procs)
     return tuple(statuses), " / ".join(message(o, e) for o, e in outs if message(o, e).startswith("error"))
+
+
+@trial(2, [f"results/{NEW}/*", LISTING])
+def run_while_a_killed_runner_leaves_asv_running(s):
+    """The runner killed (SIGKILL, alone) while asv benchmarks: asv still holds the lock, so a new
+    run is refused until it has written its results."""
+    first = subprocess.Popen(s.run_argv(), env=s.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             start_new_session=True)
+    for line in first.stdout:
+        if "Benchmarking" in line:
+            break
+    first.kill()
+    first.wait()
+    threading.Thread(target=first.stdout.read, daemon=True).start()  # asv goes on writing to it
+    status, text = s.run("--replace")
+    deadline = time.time() + 600
+    while group_running(first.pid) and time.time() < deadline:  # the orphaned asv, still writing
+        time.sleep(0.5)
+    return status, text
+
+
+def group_running(pgid):
+    """Whether a process of group ``pgid`` still runs (zombies, unreaped here, do not count)."""
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):  # ended meanwhile
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 # -- running them ---------------------------------------------------------------------------
