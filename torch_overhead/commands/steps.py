@@ -68,6 +68,14 @@ def variant_label(variant):
 
 def report(versions, table, top):
     lines = [f"builds with results, oldest first ({len(versions)}): {', '.join(versions)}"]
+    for label, name, scale, digits in (("instructions per call, Inductor", COUNTS, 1, 0),
+                                       ("us per call, Inductor", settings.HEADLINE, 1e6, 1)):
+        if table.get(name):
+            lines += ["", f"## {label} ({name}), by build",
+                      f"{'variant':<38} " + " ".join(f"{v.split('+')[0]:>9}" for v in versions)]
+            lines += [f"{variant_label(variant):<38} " + " ".join(
+                f"{v * scale:>9,.{digits}f}" if v is not None else f"{'-':>9}" for v in values)
+                for variant, values in table[name].items()]
     for label, name, unit, scale in [("instructions per call, Inductor", COUNTS, "", 1)] + [
             (f"us per call, {label}", name, " us", 1e6) for label, name in LAYERS]:
         if not table.get(name):
