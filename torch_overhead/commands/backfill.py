@@ -43,6 +43,7 @@ import time
 import venv
 
 from ..lib import builds, main_command, recorded
+from ..lib.machine import MachineError, check_name
 from ..lib.probe import ProbeError, probe
 
 
@@ -145,8 +146,12 @@ def still_to_run(project_root, machine, commit, patterns):
         return None
     if not patterns:
         return []
-    with open(os.path.join(project_root, "results", "benchmarks.json"), encoding="utf-8") as f:
-        suite = [name for name in json.load(f) if name != "version"]
+    listing = os.path.join(project_root, "results", "benchmarks.json")
+    try:
+        with open(listing, encoding="utf-8") as f:
+            suite = [name for name in json.load(f) if name != "version"]
+    except (OSError, ValueError) as err:
+        raise BuildSpecError(f"{listing} is unreadable ({err}); restore it with `git checkout -- {listing}`")
     wanted = {name for name in suite if any(re.search(p, name) for p in patterns)}
     return [f"^{re.escape(name)}" for name in sorted(wanted - done)]
 
@@ -205,6 +210,18 @@ def merge(args):
 
 
 def main(args):
+    # Checked before the first download (gigabytes), as run would refuse them after it.
+    try:
+        check_name(args.machine or "unset")
+    except MachineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for pattern in args.bench or []:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            print(f"error: --bench {pattern!r} is not a valid regular expression ({err})", file=sys.stderr)
+            return 2
     if args.merge:
         if args.builds or args.shard:
             print("error: --merge takes only the shard folders; record builds in a separate call", file=sys.stderr)
