@@ -166,7 +166,8 @@ def _all_cpus():
 
 def count_side_by_side(jobs, env, blocks, calls, processes=None):
     """``{key: counts or {"skip": reason}}`` for ``jobs`` = ``{key: (target, args)}``, each in its
-    own counting process, up to ``processes`` (default: one per CPU) at a time. Raises
+    own counting process, up to ``processes`` (default: one per CPU) at a time. ``env`` is the
+    processes' environment, or a function of a process's own folder that returns it. Raises
     Unavailable when nothing can be counted; one process failing skips only its key."""
     valgrind = find_valgrind()
     workdir = tempfile.mkdtemp(prefix="callgrind-")
@@ -178,7 +179,8 @@ def count_side_by_side(jobs, env, blocks, calls, processes=None):
             folder = os.path.join(workdir, str(index))
             os.mkdir(folder)
             try:
-                return key, count_one(valgrind, shim, target, args, env, folder, blocks, calls)
+                own_env = env(folder) if callable(env) else env
+                return key, count_one(valgrind, shim, target, args, own_env, folder, blocks, calls)
             except Crashed as err:
                 return key, {"skip": str(err)}
 

@@ -21,6 +21,7 @@ asv runs the counting once per suite run (``setup_cache``) and each variant's
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,7 +96,10 @@ def count_with_hardware_counter(variants, calls=CALLS):
     return counts
 
 
-def counting_env():
+WARM_CACHE = os.path.join(tempfile.gettempdir(), "torch-overhead-callgrind-inductor")
+
+
+def counting_env(cache=WARM_CACHE):
     """Environment of every process that compiles or counts for callgrind."""
     return child_env(
         PYTHONHASHSEED="0",
@@ -106,8 +110,17 @@ def counting_env():
         # scalar kernels, in a cache of their own so none of the usual ones is loaded.
         TORCHINDUCTOR_VEC_ISA_OK="0",
         ATEN_CPU_CAPABILITY="avx2",
-        TORCHINDUCTOR_CACHE_DIR=os.path.join(tempfile.gettempdir(), "torch-overhead-callgrind-inductor"),
+        TORCHINDUCTOR_CACHE_DIR=cache,
     )
+
+
+def own_cache_env(folder):
+    """A counting process's environment, with its own copy of the warm Inductor cache. Two
+    processes loading from one cache at once (its file locks) moved counts by up to 1.7%; one
+    at a time, or each from its own copy, they repeat (docs/instruction-counts.md)."""
+    cache = os.path.join(folder, "inductor-cache")
+    shutil.copytree(WARM_CACHE, cache, ignore=shutil.ignore_patterns("locks"))
+    return counting_env(cache)
 
 
 def warm_inductor_cache(variants):
@@ -125,7 +138,7 @@ def count_under_callgrind(variants=VALID_VARIANTS, calls=CALLS, processes=None):
     callgrind.find_valgrind()  # before the warm-up's minute: nothing to count with, nothing to warm
     warm_inductor_cache(variants)
     jobs = {tuple(v): ("benchmarks.instruction_count:add1_calls", tuple(v)) for v in variants}
-    return callgrind.count_side_by_side(jobs, counting_env(), BLOCKS, calls, processes)
+    return callgrind.count_side_by_side(jobs, own_cache_env, BLOCKS, calls, processes)
 
 
 class InstructionCount:

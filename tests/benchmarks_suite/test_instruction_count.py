@@ -47,13 +47,16 @@ def test_one_crashing_process_skips_only_its_own_figure():
 
 
 def test_counts_repeat_side_by_side():
-    """Two processes of the compiled base variant at once, the Inductor cache warm: equal within 0.1%."""
-    ic.warm_inductor_cache([BASE])
-    jobs = {n: ("benchmarks.instruction_count:add1_calls", BASE) for n in ("a", "b")}
-    counts = callgrind.count_side_by_side(jobs, ic.counting_env(), blocks=2, calls=5, processes=2)
+    """Two processes of the compiled inference_mode variant started at once, each from its own
+    copy of the warm Inductor cache, as the suite counts: equal. (From one shared cache, two
+    such processes read 200,967 and 197,738 on the CPU, 2026-12-03.)"""
+    variant = (False, True, False, False)
+    ic.warm_inductor_cache([variant])
+    jobs = {n: ("benchmarks.instruction_count:add1_calls", variant) for n in ("a", "b")}
+    counts = callgrind.count_side_by_side(jobs, ic.own_cache_env, blocks=2, calls=5, processes=2)
     first, second = counts["a"]["calling_thread"], counts["b"]["calling_thread"]
-    assert 50_000 < first < 1_000_000  # about 188,000 on torch 2.13 CPU
-    assert abs(first - second) / first < 0.001
+    assert 50_000 < first < 1_000_000  # about 201,000 on torch 2.13 CPU
+    assert first == second
     assert counts["a"]["all_threads"] == first  # no other thread works in a CPU forward call
 
 
