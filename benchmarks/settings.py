@@ -41,6 +41,11 @@ def invalid_variant(requires_grad, inference_mode, backward):
 VALID_VARIANTS = [v for v in VARIANTS if invalid_variant(*v[:3]) is None]
 
 
+def flags_name(variant):
+    """A variant named by the flags that are on ("requires_grad+backward"), or "base"."""
+    return "+".join(n for n, on in zip(SEED_PARAM_NAMES, variant) if on) or "base"
+
+
 def chosen_valgrind(environ=os.environ):
     """The valgrind the counts run under: the executable VALGRIND_ENV_VAR names, else ``valgrind``
     on PATH, else None. Raises ValueError when the variable names no executable: the runner

@@ -60,10 +60,9 @@ def counts_markdown(results):
     ]
     for variant, count in sorted(calling.items()):
         seed = SEED_PUBLISHED.get(variant)
-        name = "+".join(n for n, on in zip(NAMES, variant) if on) or "base"
         cells = [f"{count:,.0f}", f"{every[variant]:,.0f}" if variant in every else "n/a",
                  f"{seed:,}" if seed else "n/a", f"{count / seed:.2f}" if seed else "n/a"]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {settings.flags_name(variant)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -19,10 +19,6 @@ from ..lib.suite import settings
 COUNTS = "instruction_count.InstructionCount.track_instructions"
 
 
-def _name(variant):
-    return "+".join(n for n, on in zip(settings.SEED_PARAM_NAMES, variant) if on) or "base"
-
-
 def main(args):
     sys.path.insert(0, args.project_root)
     os.environ[settings.DEVICE_ENV_VAR] = "cpu" if args.device == "auto" else args.device
@@ -53,7 +49,7 @@ def main(args):
             return 2
         names.append(f"run {number + 1}")
         print(f"run {number + 1}/{args.runs}: {time.perf_counter() - start:.0f} s; calling thread per call: "
-              + ", ".join(f"{_name(v)} {c.get('calling_thread', float('nan')):,.0f}" for v, c in runs[-1].items()),
+              + ", ".join(f"{settings.flags_name(v)} {c.get('calling_thread', float('nan')):,.0f}" for v, c in runs[-1].items()),
               flush=True)
     print(" | ".join(settings.SEED_PARAM_NAMES) + " | "
           + " | ".join(names) + f" | spread % | all threads ({names[0]})")
