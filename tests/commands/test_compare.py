@@ -21,7 +21,8 @@ INJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
 EAGER = r"^layers\.Eager\.time_add1\(False, False, False, False\)"
 AOT = r"^layers\.AotAutograd\.time_add1\(False, False, False, False\)"
-QUICK = ["--attribute", "repeat=5", "--attribute", "warmup_time=0.05"]
+# Few samples per process, and a budget no loaded CI host spends: each round starts two forkservers.
+QUICK = ["--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--budget-seconds", "3000"]
 # Beside the gate-sensitivity injection (a spin before every call of what torch.compile
 # returns), a side with BREAK_AOT set fails to compile with backend "aot_eager": one variant crashes.
 SITECUSTOMIZE = f"""
@@ -74,7 +75,7 @@ def injected(tmp_path_factory):
         compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--max-rounds", "6",
                     "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
                     "--env-b", "BREAK_AOT=1", "--report", report),
-        capture_output=True, text=True, env=env_for(project, str(site)), timeout=900)
+        capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
     return project, done, report
 
 
@@ -122,7 +123,7 @@ def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
 def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
     """An A/A comparison (one interpreter, no settings): side B is recorded as ci-compare-b."""
     project = make_project(tmp_path / "project")
-    cmd = compare_cmd(project, "--bench", EAGER, "--max-rounds", "3")
+    cmd = compare_cmd(project, "--bench", EAGER, "--max-rounds", "2")
     job = terminal_job(cmd, env_for(project))
     deadline = time.time() + 600
     while not states(project) and time.time() < deadline and job.poll() is None:
@@ -134,14 +135,14 @@ def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
     (path,) = states(project)
     with open(path) as f:
         kept = json.load(f)["rounds"]
-    assert 1 <= len(kept) < 3
+    assert len(kept) == 1
 
     done = subprocess.run(cmd, capture_output=True, text=True, env=env_for(project), timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"resuming from {path}: {len(kept)} rounds recorded" in done.stdout
     with open(path) as f:
         rounds = json.load(f)["rounds"]
-    assert len(rounds) == 3 and rounds[:len(kept)] == kept
+    assert len(rounds) == 2 and rounds[0] == kept[0]
     assert os.path.isdir(os.path.join(project, "results", "ci-compare-b"))
 
 

@@ -10,11 +10,11 @@ rounds each variant gets an interval of the ratio B/A (``lib/paired.py``) and a 
 slower or faster (interval wholly beyond ``1 +- --band``), same (wholly within it), or
 unknown, which more rounds settle, up to ``--budget-seconds``.
 
-How it drives asv: each side keeps one asv forkserver (asv's own ``ForkServer``, which
-imported torch, Dynamo and Inductor once) for the whole comparison, and each benchmark
-process is forked from it by asv's ``run_benchmark``. A main-command run per side and round
-(as ``figures`` does) would pay the probe, asv's discovery and a new forkserver every time,
-most of a side-round's cost (docs/paired-comparison.md has the figures). Each process's
+How it drives asv: each round starts one asv forkserver per side (asv's own ``ForkServer``,
+which imports torch, Dynamo and Inductor once), and each benchmark process is forked from
+it by asv's ``run_benchmark``. A main-command run per side and round
+(as ``figures`` does) would pay the probe and asv's discovery every time too, and start the
+two forkservers one after the other (docs/paired-comparison.md has the figures). Each process's
 samples are added to that side's asv results under its build, machine ``MACHINE-compare``
 (never over what ``run`` recorded), so ``asv compare`` and the dashboard see them; a side with
 environment settings is its own asv environment (the settings are part of its name), and when
@@ -134,8 +134,11 @@ def prepare_sides(args, conf, patterns):
     BuildIndexError with nothing written but the build index."""
     sides = [Side("A", args.python_a or args.python, parse_settings(args.env_a, "A")),
              Side("B", args.python_b or args.python, parse_settings(args.env_b, "B"))]
+    pythons = sorted({side.python for side in sides})
+    with concurrent.futures.ThreadPoolExecutor(len(pythons)) as pool:  # each probe imports torch: seconds
+        found = dict(zip(pythons, pool.map(probe, pythons)))
     for side in sides:
-        side.build = probe(side.python)
+        side.build = found[side.python]
     devices = {side.build.resolve_device(args.device) for side in sides}
     if len(devices) > 1:
         raise CompareError("one side sees a GPU and the other does not; pass --device cpu or two CUDA builds")
@@ -208,12 +211,11 @@ def load_state(path, identity):
 def outcome(res, idx):
     """One process's result: ``{"samples": [...]}``, or ``{"skipped": reason}`` / ``{"error": reason}``."""
     value = res.result[idx]
+    last = ([line for line in (res.stderr or "").splitlines() if line.strip()] or [None])[-1]
     if res.errcode != 0 or value is None:
-        lines = [line for line in (res.stderr or "").splitlines() if line.strip()]
-        return {"error": lines[-1] if lines else f"exit status {res.errcode}"}
+        return {"error": last or f"exit status {res.errcode}"}
     if value != value:  # NaN: asv's "skipped" (NotImplementedError in setup)
-        lines = [line for line in (res.stderr or "").splitlines() if line.strip()]
-        return {"skipped": lines[-1] if lines else "skipped"}
+        return {"skipped": last or "skipped"}
     return {"samples": res.samples[idx]}
 
 
@@ -245,7 +247,6 @@ def undecided(names, rounds, band, estimator):
 def run_round(number, todo, sides, extra_params, rng, append):
     """One round: for each variant, a process of each side back to back, in a random order."""
     entry = {"round": number, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(), "variants": {}}
-    start = time.perf_counter()
     for name, benchmark, idx in todo:
         order = rng.sample(sides, 2)
         got = {"order": "".join(s.label for s in order)}
@@ -255,7 +256,6 @@ def run_round(number, todo, sides, extra_params, rng, append):
             side.results.add_result(benchmark, res, selected_idx={idx}, record_samples=True,
                                     append_samples=append and "samples" in got[side.label])
         entry["variants"][name] = got
-    entry["seconds"] = time.perf_counter() - start
     return entry
 
 
@@ -428,21 +428,18 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
     try:
         for side in sides:
             side.results = open_results(side, conf, repo)
-            with environ(side.process_env):
-                side.spawner = ForkServer(side.env, conf.benchmark_dir)
-        # Both forkservers import torch, Dynamo and Inductor at once: nothing is timed yet.
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            imported = list(pool.map(lambda side: side.spawner.preimport(), sides))
-        for side, (ok, out) in zip(sides, imported):
-            if not ok:
-                print(f"error: the benchmark suite does not import in side {side.label}'s {side.python}: "
-                      f"{(out.strip().splitlines() or ['no output'])[-1]}", file=sys.stderr)
-                return 2
         while not stop():
             todo_names = undecided(names, state["rounds"], args.band, args.estimator)
             todo = [item for item in selected if item[0] in todo_names]
             done = len(state["rounds"])
+            began = time.perf_counter()
+            failed = start_forkservers(sides, conf)
+            if failed:
+                print(f"error: {failed}", file=sys.stderr)
+                return 2
             entry = run_round(done + 1, todo, sides, extra_params, rng, append=done > 0)
+            close_forkservers(sides)
+            entry["seconds"] = time.perf_counter() - began
             with uninterrupted():
                 for side in sides:
                     side.results.save(conf.results_dir)
@@ -460,8 +457,38 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
               "run the same command again to resume", file=sys.stderr)
         return 130
     finally:
-        for side in sides:
-            if side.spawner is not None:
-                side.spawner.interrupted = True  # its output is not needed
-                side.spawner.close()
+        close_forkservers(sides)
+
+
+def start_forkservers(sides, conf):
+    """A fresh asv forkserver per side, both importing torch, Dynamo and Inductor at once (nothing
+    is timed meanwhile). Fresh every round: with one forkserver per side for all rounds, every
+    process of a side shared that server's state, and an A/A comparison read one side faster in
+    every round (docs/paired-comparison.md). Returns an error, or None."""
+    for side in sides:
+        # Ctrl-C held back: a server started but not yet assigned would never be closed, and its
+        # output reader thread would keep this process from exiting.
+        with uninterrupted(), environ(side.process_env):
+            try:
+                side.spawner = ForkServer(side.env, conf.benchmark_dir)
+            except RuntimeError as err:  # the server exited before it listened
+                return f"asv's benchmark server did not start in side {side.label}'s {side.python} ({err})"
+    pool = concurrent.futures.ThreadPoolExecutor(len(sides))
+    try:
+        imported = list(pool.map(lambda side: side.spawner.preimport(), sides))
+    finally:
+        pool.shutdown(wait=False)  # on Ctrl-C: closing the servers ends the threads' waits
+    for side, (ok, out) in zip(sides, imported):
+        if not ok:
+            return (f"the benchmark suite does not import in side {side.label}'s {side.python}: "
+                    f"{(out.strip().splitlines() or ['no output'])[-1]}")
+    return None
+
+
+def close_forkservers(sides):
+    for side in sides:
+        if side.spawner is not None:
+            side.spawner.interrupted = True  # asv would print the server's output: not needed
+            side.spawner.close()
+            side.spawner = None
 

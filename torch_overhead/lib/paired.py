@@ -132,6 +132,11 @@ if __name__ == "__main__":
         rounds = state["rounds"]
         print(f"{path}: {len(rounds)} rounds, " + ", ".join(f"{r['seconds']:.1f}" for r in rounds) + " s")
         pairs = pairs_of_state(state)
+        for name, got in pairs.items():
+            orders = [e["variants"][name]["order"] for e in rounds
+                      if all("samples" in e["variants"].get(name, {}).get(side, {}) for side in "AB")]
+            print(f"  {name}: B/A per round (first side) "
+                  + " ".join(f"{estimate(b) / estimate(a):.3f}({o[0]})" for (a, b), o in zip(got, orders)))
         for name, (median, worst) in spreads(pairs).items():
             print(f"  {name:6s} sd of the per-round log(B/A): median over variants {median:.3f}, max {worst:.3f}")
         within = [statistics.stdev(s) / statistics.median(s) for p in pairs.values() for pair in p for s in pair
