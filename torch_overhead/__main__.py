@@ -141,9 +141,6 @@ def parse(argv):
     p.add_argument("--metric", choices=["time", "instructions"], default="time",
                    help="time: the headline's medians (default); instructions: the instruction counts beside the "
                         "seed's published ones")
-    p.add_argument("--metric", choices=["time", "instructions"], default="time",
-                   help="time: the headline's medians (default); instructions: the instruction counts beside the "
-                        "seed's published ones")
     p.add_argument("--update-readme", action="store_true", help="rewrite the table block in README.md")
 
     p = command("breakdown", breakdown.main, "every layer's median per seed variant: table and PNG",
