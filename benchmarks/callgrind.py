@@ -141,7 +141,6 @@ def count_one(valgrind, shim, target, args, env, workdir, blocks, calls):
         [*fixed, valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=yes",
          "--separate-threads=yes", f"--callgrind-out-file={out}", sys.executable, "-c", code],
         env=valgrind_env(valgrind, env), cwd=workdir, capture_output=True, text=True,
-        preexec_fn=_all_cpus,
     )
     if grind.returncode != 0:
         lines = grind.stderr.strip().splitlines()
@@ -156,8 +155,9 @@ def count_one(valgrind, shim, target, args, env, workdir, blocks, calls):
 
 
 def _all_cpus():
-    """Counting processes may run on any CPU: asv pins the benchmark process to one, and side by
-    side they would share it. The kernel keeps the mask within the allowed CPUs."""
+    """Let this thread, and the processes it starts, run on any CPU: asv pins the benchmark
+    process to one, and side by side the counting processes would share it. On Linux the
+    mask is the calling thread's; the kernel keeps it within the allowed CPUs."""
     try:
         os.sched_setaffinity(0, range(os.cpu_count() or 1))
     except OSError:
@@ -176,6 +176,7 @@ def count_side_by_side(jobs, env, blocks, calls, processes=None):
 
         def one(item):
             index, (key, (target, args)) = item
+            _all_cpus()
             folder = os.path.join(workdir, str(index))
             os.mkdir(folder)
             try:
