@@ -115,9 +115,9 @@ def counting_env(cache=WARM_CACHE):
 
 
 def own_cache_env(folder):
-    """A counting process's environment, with its own copy of the warm Inductor cache. Processes
+    """A counting process's environment, with its own copy of the warm Inductor cache: processes
     that loaded from one cache at the same moment (its file locks, likely) read different
-    counts; one at a time, or each from its own copy, they repeat (docs/instruction-counts.md)."""
+    counts, where four started together from copies read one (docs/instruction-counts.md)."""
     cache = os.path.join(folder, "inductor-cache")
     shutil.copytree(WARM_CACHE, cache, ignore=shutil.ignore_patterns("locks"))
     return counting_env(cache)
