@@ -114,9 +114,9 @@ def plot(versions, table, path):
         counts = table.get(COUNTS, {}).get(variant)
         if counts and any(v is not None for v in counts):
             twin = ax.twinx()
-            twin.plot(x, [v / 1e3 if v is not None else math.nan for v in counts], "k--", marker="x", ms=4,
-                      label="Inductor, thousand instructions")
-            twin.set_ylim(bottom=0)
+            thousands = [v / 1e3 if v is not None else math.nan for v in counts]
+            twin.plot(x, thousands, "k--", marker="x", ms=4, label="Inductor, thousand instructions")
+            twin.set_ylim(0, 1.1 * max(v for v in thousands if v == v))
             twin.tick_params(labelsize=7)
         ax.set_xticks(list(x), versions, rotation=90, fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
