@@ -167,7 +167,8 @@ def _all_cpus():
 def count_side_by_side(jobs, env, blocks, calls, processes=None):
     """``{key: counts or {"skip": reason}}`` for ``jobs`` = ``{key: (target, args)}``, each in its
     own counting process, up to ``processes`` (default: one per CPU) at a time. ``env`` is the
-    processes' environment, or a function of a process's own folder that returns it. Raises
+    processes' environment, or a function of a process's own folder (named by the job's
+    position in ``jobs``) that returns it. Raises
     Unavailable when nothing can be counted; one process failing skips only its key."""
     valgrind = find_valgrind()
     workdir = tempfile.mkdtemp(prefix="callgrind-")

@@ -19,6 +19,7 @@ asv runs the counting once per suite run (``setup_cache``) and each variant's
 ``track_instructions_all_threads`` read their figures from there.
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -117,8 +118,11 @@ def counting_env(cache=WARM_CACHE):
 def own_cache_env(folder):
     """A counting process's environment, with its own copy of the warm Inductor cache: processes
     that loaded from one cache at the same moment (its file locks, likely) read different
-    counts, where four started together from copies read one (docs/instruction-counts.md)."""
-    cache = os.path.join(folder, "inductor-cache")
+    counts, where four started together from copies read one. The copy's path is the same
+    in every run (the job's position, the name of ``folder``): copies under a fresh temporary
+    folder read another count in each run (docs/instruction-counts.md)."""
+    cache = f"{WARM_CACHE}-{os.path.basename(folder)}"
+    shutil.rmtree(cache, ignore_errors=True)
     shutil.copytree(WARM_CACHE, cache, ignore=shutil.ignore_patterns("locks"))
     return counting_env(cache)
 
@@ -136,9 +140,11 @@ def count_under_callgrind(variants=VALID_VARIANTS, calls=CALLS, processes=None):
     """``{variant: counts or {"skip": reason}}``: every variant in its own callgrind process,
     side by side (``callgrind.count_side_by_side``). Raises callgrind.Unavailable."""
     callgrind.find_valgrind()  # before the warm-up's minute: nothing to count with, nothing to warm
-    warm_inductor_cache(variants)
-    jobs = {tuple(v): ("benchmarks.instruction_count:add1_calls", tuple(v)) for v in variants}
-    return callgrind.count_side_by_side(jobs, own_cache_env, BLOCKS, calls, processes)
+    with open(WARM_CACHE + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the caches' paths are fixed: one counting run at a time
+        warm_inductor_cache(variants)
+        jobs = {tuple(v): ("benchmarks.instruction_count:add1_calls", tuple(v)) for v in variants}
+        return callgrind.count_side_by_side(jobs, own_cache_env, BLOCKS, calls, processes)
 
 
 class InstructionCount:
