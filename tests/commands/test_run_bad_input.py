@@ -120,7 +120,7 @@ def test_figures_of_a_benchmark_without_the_seed_variants(project, benchmark, co
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2
-    assert f"--benchmark {benchmark}: name a host-clock add1 benchmark" in one_error_line(result)
+    assert f"--bench {benchmark!r} matches 0 host-clock add1 benchmarks" in one_error_line(result)
     assert snapshot(project) == before
 
 
