@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 from conftest import committed, make_project
-from torch_overhead.commands.steps import steps, variant_label
+from torch_overhead.commands.steps import steps
+from torch_overhead.lib.suite import settings
 
 
 def test_steps_skip_builds_without_a_figure():
@@ -13,8 +14,8 @@ def test_steps_skip_builds_without_a_figure():
     assert steps(versions, [100.0, None, 150.0, 75.0]) == [
         (1.5, "2.1.2", "2.3.1", 100.0, 150.0), (0.5, "2.3.1", "2.4.1", 150.0, 75.0)]
     assert steps(versions, [None, 1.0, None, None]) == []
-    assert variant_label((True, False, True, False)) == "requires_grad+backward"
-    assert variant_label((False, False, False, False)) == "base"
+    assert settings.flags_name((True, False, True, False)) == "requires_grad+backward"
+    assert settings.flags_name((False, False, False, False)) == "base"
 
 
 def run_steps(project, *args):

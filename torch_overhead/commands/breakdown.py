@@ -59,10 +59,6 @@ def collect(results, clock="host"):
     return table
 
 
-def variant_name(variant):
-    return "+".join(n for n, on in zip(settings.SEED_PARAM_NAMES, variant) if on) or "base"
-
-
 def text(table, clock="host"):
     labels = [label for label, _ in LAYERS if any(label in row for row in table.values())]
     lines = [f"us per call ({CLOCKS[clock]}); (xN) = ratio to the CUDA graph replay floor", "",
@@ -78,7 +74,7 @@ def text(table, clock="host"):
             ratio = f" (x{row[label] / floor:.1f})" if floor else ""
             cells.append(f"{row[label] * 1e6:.1f}{ratio}")
         ind_eager = f"{row['Inductor'] / row['eager']:.2f}" if "eager" in row and "Inductor" in row else "n/a"
-        lines.append(f"| {variant_name(variant)} | " + " | ".join(cells) + f" | {ind_eager} |")
+        lines.append(f"| {settings.flags_name(variant)} | " + " | ".join(cells) + f" | {ind_eager} |")
     return "\n".join(lines) + "\n"
 
 
@@ -97,7 +93,7 @@ def draw(table, title, path, clock="host"):
         ys = [table[v][label] * 1e6 for v in variants if label in table[v]]
         ax.bar(xs, ys, width, label=label)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(variants))])
-    ax.set_xticklabels([variant_name(v) for v in variants], rotation=30, ha="right", fontsize=8)
+    ax.set_xticklabels([settings.flags_name(v) for v in variants], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"microseconds per call ({clock} clock)")
     ax.set_title(title)
     ax.legend(fontsize=8)

@@ -61,11 +61,6 @@ def steps(versions, values):
     return [(b / a, va, vb, a, b) for (va, a), (vb, b) in zip(known, known[1:]) if a > 0]
 
 
-def variant_label(variant):
-    names = [name for name, on in zip(("requires_grad", "inference_mode", "backward", "dynamic"), variant) if on]
-    return "+".join(names) or "base"
-
-
 def report(versions, table, top):
     lines = [f"builds with results, oldest first ({len(versions)}): {', '.join(versions)}"]
     for label, name, scale, digits in (("instructions per call, Inductor", COUNTS, 1, 0),
@@ -73,7 +68,7 @@ def report(versions, table, top):
         if table.get(name):
             lines += ["", f"## {label} ({name}), by build",
                       f"{'variant':<38} " + " ".join(f"{v.split('+')[0]:>9}" for v in versions)]
-            lines += [f"{variant_label(variant):<38} " + " ".join(
+            lines += [f"{settings.flags_name(variant):<38} " + " ".join(
                 f"{v * scale:>9,.{digits}f}" if v is not None else f"{'-':>9}" for v in values)
                 for variant, values in table[name].items()]
     for label, name, unit, scale in [("instructions per call, Inductor", COUNTS, "", 1)] + [
@@ -85,7 +80,7 @@ def report(versions, table, top):
             found = sorted(steps(versions, values), key=lambda s: -abs(math.log(s[0])))[:top]
             described = "; ".join(f"{va} -> {vb} x{r:.3f} ({a * scale:,.{0 if not unit else 1}f} -> "
                                   f"{b * scale:,.{0 if not unit else 1}f}{unit})" for r, va, vb, a, b in found)
-            lines.append(f"{variant_label(variant):<38} {described or 'fewer than two builds with a figure'}")
+            lines.append(f"{settings.flags_name(variant):<38} {described or 'fewer than two builds with a figure'}")
     return lines
 
 
@@ -109,7 +104,7 @@ def plot(versions, table, path):
             if values and any(v is not None for v in values):
                 ax.plot(x, [v * 1e6 if v is not None else math.nan for v in values], marker="o", ms=3,
                         color=f"C{color}", label=label)
-        ax.set_title(variant_label(variant), fontsize=9)
+        ax.set_title(settings.flags_name(variant), fontsize=9)
         ax.set_ylim(bottom=0)
         counts = table.get(COUNTS, {}).get(variant)
         if counts and any(v is not None for v in counts):
