@@ -2,6 +2,7 @@
 
 import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +74,15 @@ def snapshot(project):
         with open(index, "rb") as f:
             files["builds.json"] = f.read()
     return files
+
+
+@pytest.fixture
+def recorded_results(recorded_project, tmp_path):
+    """The shared recorded run's results and build index, copied for a test that may break them."""
+    source, _ = recorded_project
+    shutil.copytree(os.path.join(source, "results"), tmp_path / "results")
+    shutil.copy(os.path.join(source, "builds.json"), tmp_path / "builds.json")
+    return str(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ build" read from the build index, never from a file's modification time."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -19,11 +18,8 @@ OTHER = "b" * 40
 
 
 @pytest.fixture
-def project(recorded_project, tmp_path):
-    source, _ = recorded_project
-    shutil.copytree(os.path.join(source, "results"), tmp_path / "results")
-    shutil.copy(os.path.join(source, "builds.json"), tmp_path / "builds.json")
-    return str(tmp_path)
+def project(recorded_results):
+    return recorded_results
 
 
 def results_file(project):
@@ -79,14 +75,13 @@ def test_the_newest_build_is_the_index_s_newest_never_the_newest_file(project):
     index = os.path.join(project, "builds.json")
     builds.register(index, OTHER, "2.0.0", date="2000-01-01T00:00:00+00:00")  # an older build, recorded later
     os.utime(path, (0, 0))  # and its file the oldest on disk
-    results_dir = os.path.join(project, "results")
-    assert latest_results(results_dir, "ci-cpu", index).commit_hash == ours
+    assert latest_results(project, "ci-cpu").commit_hash == ours
     assert command(project, "table").stdout.startswith(f"torch {ours[:12]}")
 
     entries = [dict(b, date="2100-01-01T00:00:00+00:00") if b["commit"] == OTHER else b for b in builds.load(index)]
     builds.save(index, entries)  # now the other build is the newer one
     os.utime(other_path, (0, 0))
-    assert latest_results(results_dir, "ci-cpu", index).commit_hash == OTHER
+    assert latest_results(project, "ci-cpu").commit_hash == OTHER
 
 
 def test_bisect_refuses_a_corrupt_suite_listing(tmp_path):

@@ -2,11 +2,10 @@
 on the committed H200 counts (real CUDA figures, recorded with the valgrind kit)."""
 
 import csv
-import os
 import subprocess
 import sys
 
-from conftest import ROOT, committed, make_project, run_main, snapshot
+from conftest import committed, make_project, run_main, snapshot
 
 COUNTS = "instruction_count.InstructionCount.track_instructions"
 BASE = COUNTS + "(False, False, False, False)"

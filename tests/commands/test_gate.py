@@ -13,11 +13,8 @@ from conftest import ROOT
 
 
 @pytest.fixture
-def project(recorded_project, tmp_path):
-    source, _ = recorded_project
-    shutil.copytree(os.path.join(source, "results"), tmp_path / "results")
-    shutil.copy(os.path.join(source, "builds.json"), tmp_path / "builds.json")
-    return str(tmp_path)
+def project(recorded_results):
+    return recorded_results
 
 
 def gate(project, *args):

@@ -1,6 +1,5 @@
 """steps: build-to-build steps per variant and layer, read from the committed results."""
 
-import os
 import subprocess
 import sys
 

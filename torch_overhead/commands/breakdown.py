@@ -104,8 +104,7 @@ def draw(table, title, path, clock="host"):
 
 def main(args):
     try:
-        results = latest_results(os.path.join(args.project_root, "results"), args.machine,
-                                 os.path.join(args.project_root, "builds.json"))
+        results = latest_results(args.project_root, args.machine)
     except RecordedResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -51,10 +51,10 @@ def report(checked, title):
 
 
 def load_results(args):
+    if not args.build:
+        return latest_results(args.project_root, args.machine)
     results_dir = os.path.join(args.project_root, "results")
     index = os.path.join(args.project_root, "builds.json")
-    if not args.build:
-        return latest_results(results_dir, args.machine, index)
     # Names resolve as everywhere else in asv: the build-index repository's own lookup.
     try:
         commit = TorchBuildIndex(index, None).get_hash_from_name(args.build)

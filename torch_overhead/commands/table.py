@@ -79,8 +79,7 @@ def update_readme(readme, machine, table):
 
 def main(args):
     try:
-        results = latest_results(os.path.join(args.project_root, "results"), args.machine,
-                                 os.path.join(args.project_root, "builds.json"))
+        results = latest_results(args.project_root, args.machine)
         name = COUNTS if args.metric == "instructions" else HEADLINE
         figures = result_by_variant(results, name) if name in results.get_all_result_keys() else {}
         if not figures:

@@ -86,16 +86,18 @@ def _load(path):
         ) from err
 
 
-def latest_results(results_dir, machine, index_path=None):
-    """The results of ``machine``'s newest build: by the build index's date where the index
-    (``index_path``) lists the build, else by the date asv recorded with the results; never by
-    a file's modification time, which a checkout or a copy sets at random."""
+def latest_results(project_root, machine):
+    """The results of ``machine``'s newest build in the project: by the build index's date
+    (``builds.json``) where it lists the build, else by the date asv recorded with the results;
+    never by a file's modification time, which a checkout or a copy sets at random."""
+    results_dir = os.path.join(project_root, "results")
     paths = [p for p in sorted(glob.glob(os.path.join(results_dir, machine, "*.json")))
              if os.path.basename(p) != "machine.json"]
     if not paths:
         raise RecordedResultsError(f"no results recorded for machine {machine!r} under {results_dir}")
     try:
-        dates = {b["commit"]: builds.timestamp_ms(b["date"]) for b in builds.load(index_path)} if index_path else {}
+        dates = {b["commit"]: builds.timestamp_ms(b["date"])
+                 for b in builds.load(os.path.join(project_root, "builds.json"))}
     except builds.BuildIndexError as err:
         raise RecordedResultsError(str(err)) from err
     loaded = [_load(p) for p in paths]
@@ -126,9 +128,9 @@ def result_by_variant(results, benchmark, column=None):
     }
 
 
-def latest_medians(results_dir, machine, benchmark, index_path=None):
+def latest_medians(project_root, machine, benchmark):
     """``(results, {variant: median seconds})`` from ``machine``'s newest build."""
-    results = latest_results(results_dir, machine, index_path)
+    results = latest_results(project_root, machine)
     return results, result_by_variant(results, benchmark)
 
 

@@ -28,8 +28,7 @@ def main(args):
     runs, names = [], []
     if args.recorded:
         try:
-            results = latest_results(os.path.join(args.project_root, "results"), args.recorded,
-                                     os.path.join(args.project_root, "builds.json"))
+            results = latest_results(args.project_root, args.recorded)
         except RecordedResultsError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

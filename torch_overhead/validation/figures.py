@@ -55,7 +55,7 @@ def run_suite(python, device, machine, cpu, project_root, log_path, benchmark=HE
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {status}; its output is in {log_path}")
-    _, medians = latest_medians(os.path.join(project_root, "results"), machine, benchmark)
+    _, medians = latest_medians(project_root, machine, benchmark)
     reference, reference_seconds = read_references(references, _class_path(benchmark))
     return wall - reference_seconds, medians, reference
 

@@ -49,7 +49,7 @@ def _record(project, device, inject_us, attributes, cpu_affinity):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `{' '.join(cmd)}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return expected.measured(latest_results(os.path.join(project, "results"), MACHINE))[BASE][1]
+    return expected.measured(latest_results(project, MACHINE))[BASE][1]
 
 
 def _verdict(measured_us, expected_us, margin):
