@@ -29,6 +29,22 @@ CALLS_PER_TIMING = 10  # host-clock timings are this many back-to-back calls (se
 HEADLINE = "runtime_overhead.RuntimeOverhead.time_add1"
 
 
+# The layers of the breakdown (docs/layers.md), each named for the instruction counts and
+# mapped to the ``module:class`` of the benchmark that times it.
+LAYERS = {
+    "eager": "layers:Eager",
+    "dynamo": "layers:DynamoEager",
+    "aot_eager": "layers:AotAutograd",
+    "inductor": "runtime_overhead:RuntimeOverhead",
+    "inductor_cudagraphs": "layers:InductorCudaGraphs",
+    "inductor_cpp_wrapper": "layers:InductorCppWrapper",
+    "triton_launch": "floor:TritonLaunch",
+    "cuda_graph_replay": "floor:CudaGraphReplay",
+}
+HEADLINE_LAYER = "inductor"
+FLOOR_LAYERS = ("triton_launch", "cuda_graph_replay")
+
+
 def invalid_variant(requires_grad, inference_mode, backward):
     """Why the seed never builds this combination, or None."""
     if inference_mode and backward:

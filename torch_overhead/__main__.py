@@ -147,7 +147,9 @@ def parse(argv):
                 [recorded_machine])
     p.add_argument("--clock", choices=breakdown.CLOCKS, default="host",
                    help="host: no synchronize, as the seed (default); synchronized: CUDA only")
-    p.add_argument("--output", help="PNG path (default: docs/breakdown-MACHINE[-synchronized].png)")
+    p.add_argument("--metric", choices=["time", "instructions"], default="time",
+                   help="time (default, per --clock) or instructions per call (recorded by run --slow)")
+    p.add_argument("--output", help="PNG path (default: docs/breakdown-MACHINE[-synchronized|-instructions].png)")
 
     p = command("steps", steps.main, "largest build-to-build steps per variant and layer, and a picture",
                 [recorded_machine])
@@ -161,6 +163,9 @@ def parse(argv):
     p.add_argument("--variant", default="base",
                    help="flags that are on, joined by '+' (e.g. requires_grad+backward), or base (default)")
     p.add_argument("--top", type=int, default=25, help="functions listed, exclusive and inclusive (default 25)")
+    p.add_argument("--layer", default="inductor", choices=list(settings.LAYERS),
+                   help="layer counted (default inductor, the headline); with --new-layer, OLD_PYTHON's")
+    p.add_argument("--new-layer", choices=list(settings.LAYERS), help="NEW_PYTHON's layer, to diff two layers of one build")
 
     # The suite's own checks: listed under their own heading (EPILOG), not among the commands.
     p = command("figures", figures.main, "fidelity, cost and stability of the suite, as a table",

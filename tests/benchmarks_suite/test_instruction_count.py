@@ -46,18 +46,34 @@ def test_one_crashing_process_skips_only_its_own_figure():
     assert counts["fine"]["calling_thread"] > 0
 
 
-def test_counts_repeat_side_by_side():
+def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
     """Two processes of the compiled inference_mode variant started at once, each from its own
     copy of the warm Inductor cache, as the suite counts: equal. (From one shared cache, two
-    such processes read 200,967 and 197,738 on the CPU, 2026-12-03.)"""
-    variant = (False, True, False, False)
-    ic.warm_inductor_cache([variant])
-    jobs = {n: ("benchmarks.instruction_count:add1_calls", variant) for n in ("a", "b")}
+    such processes read 200,967 and 197,738 on the CPU, 2026-12-03.) Beside them, the same
+    variant at the eager layer: the same ``a + 1`` without Dynamo's guards and Inductor's
+    wrapper, so fewer instructions."""
+    job = ("inductor", False, True, False, False)
+    ic.warm_inductor_cache([job])
+    jobs = {n: ("benchmarks.instruction_count:layer_calls", job) for n in ("a", "b")}
+    jobs["eager"] = ("benchmarks.instruction_count:layer_calls", ("eager",) + job[1:])
     counts = callgrind.count_side_by_side(jobs, ic.own_cache_env, blocks=2, calls=5, processes=2)
     first, second = counts["a"]["calling_thread"], counts["b"]["calling_thread"]
     assert 50_000 < first < 1_000_000  # about 201,000 on torch 2.13 CPU
     assert first == second
     assert counts["a"]["all_threads"] == first  # no other thread works in a CPU forward call
+    assert 0 < counts["eager"]["calling_thread"] < 0.8 * first
+
+
+def test_layers_a_machine_cannot_count_are_skipped_with_the_reason(monkeypatch):
+    monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cpu")
+    base, dynamic = (False, False, False, False), (False, False, False, True)
+    assert "CUDA only" in ic.layer_skip("triton_launch", base)
+    assert "CUDA graphs need CUDA" in ic.layer_skip("inductor_cudagraphs", base)
+    assert "no dynamic shapes" in ic.layer_skip("eager", dynamic)
+    assert ic.layer_skip("dynamo", dynamic) is None
+    monkeypatch.setattr(ic, "device", lambda: "cuda")  # this torch sees no GPU: the rule alone
+    assert "no variants" in ic.layer_skip("cuda_graph_replay", dynamic)
+    assert ic.layer_skip("cuda_graph_replay", base) is None
 
 
 def test_valgrind_named_by_the_variable_is_used(monkeypatch, tmp_path):
@@ -112,8 +128,8 @@ def test_shim_is_built_against_the_header_beside_a_relocated_valgrind(tmp_path):
 
 
 def test_a_variant_whose_process_crashed_is_skipped_with_the_reason():
-    cache = {"counts": {'[false, false, false, false]': {"skip": "valgrind exited 1: SIGILL"},
-                        '[true, false, false, false]': {"calling_thread": 1.0, "all_threads": 2.0}}}
+    cache = {"counts": {'["inductor", false, false, false, false]': {"skip": "valgrind exited 1: SIGILL"},
+                        '["inductor", true, false, false, false]': {"calling_thread": 1.0, "all_threads": 2.0}}}
     bench = ic.InstructionCount()
     with pytest.raises(NotImplementedError, match="SIGILL"):
         bench.setup(cache, *BASE)

@@ -1,9 +1,10 @@
 """Where the instructions went: per-function callgrind costs of one variant, in two builds, diffed.
 
 ``python -m torch_overhead callgrind-diff OLD_PYTHON NEW_PYTHON [--variant requires_grad+backward] [--top 25]``
+``python -m torch_overhead callgrind-diff PYTHON PYTHON --layer eager --new-layer inductor``: two layers of one build
 
-Each interpreter's torch counts the headline (Inductor) ``add1`` of the variant exactly as
-the instruction-count benchmark does (``benchmarks/callgrind.py``: compiled and warmed up
+Each interpreter's torch counts ``add1`` of the variant at its layer (default: the headline,
+Inductor) exactly as the instruction-count benchmarks do (``benchmarks/callgrind.py``: compiled and warmed up
 uninstrumented, collection on the calling thread only around each counted call, one dump
 per block), and the block with the fewest instructions is kept. ``callgrind_annotate``
 (valgrind's own reader) lists its functions, exclusive and inclusive; the functions are
@@ -31,12 +32,12 @@ FLAGS = ("requires_grad", "inference_mode", "backward", "dynamic")
 _COUNT = """
 import json, sys
 from benchmarks import callgrind, instruction_count as ic
-out, variant = sys.argv[1], tuple(json.loads(sys.argv[2]))
+out, job = sys.argv[1], tuple(json.loads(sys.argv[2]))
 try:
     valgrind = callgrind.find_valgrind()
     shim = callgrind.build_shim(valgrind, out)
-    ic.warm_inductor_cache([variant])
-    counts = callgrind.count_one(valgrind, shim, "benchmarks.instruction_count:add1_calls", variant,
+    ic.warm_inductor_cache([job])
+    counts = callgrind.count_one(valgrind, shim, "benchmarks.instruction_count:layer_calls", job,
                                  ic.counting_env(), out, ic.BLOCKS, ic.CALLS)
 except (callgrind.Unavailable, callgrind.Crashed) as err:
     print(json.dumps({"error": str(err)}))
@@ -89,13 +90,14 @@ def diff(old, new, calls, top):
     return lines
 
 
-def count(python, variant, project_root, workdir):
-    """Count the variant in ``python``'s torch; returns (build, counts, path of the fewest-instructions dump)."""
+def count(python, layer, variant, project_root, workdir):
+    """Count the variant at ``layer`` in ``python``'s torch; returns (build, counts, path of the
+    fewest-instructions dump)."""
     build = probe(python)
     env = benchmark_env("cpu", build.git_version, project_root, [])
-    print(f"counting {'+'.join(f for f, on in zip(FLAGS, variant) if on) or 'base'} in torch {build.version} "
+    print(f"counting {settings.flags_name(variant)} at layer {layer} in torch {build.version} "
           f"@ {build.git_version[:12]} (a compile, then callgrind: minutes)", flush=True)
-    result = subprocess.run([python, "-c", _COUNT, workdir, json.dumps(variant)], cwd=project_root, env=env,
+    result = subprocess.run([python, "-c", _COUNT, workdir, json.dumps([layer, *variant])], cwd=project_root, env=env,
                             capture_output=True, text=True)
     try:
         counts = json.loads(result.stdout.strip().splitlines()[-1])
@@ -115,18 +117,19 @@ def count(python, variant, project_root, workdir):
 def main(args):
     try:
         variant = parse_variant(args.variant)
+        layers = (args.layer, args.new_layer or args.layer)
         profiles = []
-        for python in (args.old, args.new):
+        for python, layer in zip((args.old, args.new), layers):
             with tempfile.TemporaryDirectory(prefix="callgrind-diff-") as workdir:
-                build, counts, dump = count(python, variant, args.project_root, workdir)
+                build, counts, dump = count(python, layer, variant, args.project_root, workdir)
                 profiles.append((build, counts, functions(dump, False), functions(dump, True)))
     except (DiffError, ProbeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     (old, old_counts, old_ex, old_in), (new, new_counts, new_ex, new_in) = profiles
     calls = old_counts["calls"]
-    print(f"\n{args.variant}: torch {old.version} {old_counts['calling_thread']:,.0f} -> torch {new.version} "
-          f"{new_counts['calling_thread']:,.0f} instructions per call (calling thread, fewest of the blocks)")
+    print(f"\n{args.variant}: torch {old.version} {layers[0]} {old_counts['calling_thread']:,.0f} -> torch {new.version} "
+          f"{layers[1]} {new_counts['calling_thread']:,.0f} instructions per call (calling thread, fewest of the blocks)")
     for what, a, b in (("exclusive", old_ex, new_ex), ("inclusive", old_in, new_in)):
         print(f"\n## {what}: the {args.top} largest changes")
         print("\n".join(diff(a, b, calls, args.top)))

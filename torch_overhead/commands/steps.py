@@ -18,19 +18,14 @@ import math
 import os
 import sys
 
-from ..lib import builds
+from ..lib import builds, layers
 from ..lib.recorded import RecordedResultsError, result_by_variant, results_for_commit
 from ..lib.suite import settings
 
 COUNTS = "instruction_count.InstructionCount.track_instructions"
-# (label, benchmark): host-clock add1 from eager up to Inductor's C++ wrapper
-LAYERS = [
-    ("eager", "layers.Eager.time_add1"),
-    ("Dynamo", "layers.DynamoEager.time_add1"),
-    ("AOTAutograd", "layers.AotAutograd.time_add1"),
-    ("Inductor", settings.HEADLINE),
-    ("Inductor+C++ wrapper", "layers.InductorCppWrapper.time_add1"),
-]
+# (label, benchmark): host-clock add1 from eager up to Inductor's C++ wrapper, the layers
+# every device records
+LAYERS = [(label, benchmark) for label, benchmark, layer in layers.LAYERS if layer not in layers.CUDA_ONLY]
 
 
 def series(project_root, machine):

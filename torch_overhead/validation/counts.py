@@ -23,7 +23,7 @@ def main(args):
     sys.path.insert(0, args.project_root)
     os.environ[settings.DEVICE_ENV_VAR] = "cpu" if args.device == "auto" else args.device
     from benchmarks import callgrind
-    from benchmarks.instruction_count import count_under_callgrind
+    from benchmarks.instruction_count import count_under_callgrind, headline_jobs
 
     runs, names = [], []
     if args.recorded:
@@ -42,7 +42,8 @@ def main(args):
     for number in range(args.runs):
         start = time.perf_counter()
         try:
-            runs.append(count_under_callgrind(processes=args.processes))
+            counted = count_under_callgrind(headline_jobs(), processes=args.processes)
+            runs.append({job[1:]: counts for job, counts in counted.items()})  # by seed variant
         except callgrind.Unavailable as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
