@@ -16,7 +16,8 @@ from asv_runner.benchmarks.mark import skip_for_params  # noqa: E402
 from . import reference  # noqa: E402
 from .device import device, on_cuda  # noqa: E402
 from .settings import (  # noqa: E402
-    CALLS_PER_TIMING, COMMIT_ENV_VAR, SEED_PARAM_NAMES, SEED_PARAMS, VARIANTS, WARMUP_CALLS, invalid_variant)
+    CALLS_PER_TIMING, COMMIT_ENV_VAR, PAIR_BARRIER_ENV_VAR, SEED_PARAM_NAMES, SEED_PARAMS, VARIANTS, WARMUP_CALLS,
+    invalid_variant)
 
 
 def add1(a):
@@ -96,7 +97,25 @@ def compile_once(key, build):
         check_build()
         _compiled.clear()
         _compiled[key] = build()
+        pair_barrier(key)
     return _compiled[key]
+
+
+def pair_barrier(key):
+    """With ``compare --pairing simultaneous`` (PAIR_BARRIER_ENV_VAR names a directory): say that
+    this process is compiled and warmed up for ``key`` (class, variant), then wait for the other
+    side's, so that the two sample at the same time although their compiles take different times.
+    compare empties the directory after each pair, and leaves a file in it when a process ends
+    (the other side's may have failed before getting here): a second file is the signal. After
+    120 s it goes on alone."""
+    directory = os.environ.get(PAIR_BARRIER_ENV_VAR)
+    if not directory:
+        return
+    name = "-".join(map(str, key)) if isinstance(key, tuple) else key
+    open(os.path.join(directory, f"{name}.{os.getpid()}"), "w").close()
+    deadline = time.monotonic() + 120
+    while len(os.listdir(directory)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def child_env(**extra):

@@ -14,6 +14,7 @@ COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # the torch commit the results are fil
 CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # 1: the run includes the C++-wrapper layer
 REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"  # set by `figures` only (reference.py)
 INJECT_US_ENV_VAR = "TORCH_OVERHEAD_INJECT_US"  # set by `gate-sensitivity` only (inject/)
+PAIR_BARRIER_ENV_VAR = "TORCH_OVERHEAD_PAIR_BARRIER"  # set by `compare --pairing simultaneous` only (common.py)
 # Set by the user: the valgrind executable the instruction counts run under (else valgrind on PATH).
 VALGRIND_ENV_VAR = "TORCH_OVERHEAD_VALGRIND"
 

@@ -136,6 +136,10 @@ def parse(argv):
     p.add_argument("--estimator", choices=sorted(paired.ESTIMATORS), default="median",
                    help="one process's figure from its samples (default: median, as asv)")
     p.add_argument("--report", help="write the Markdown report here")
+    p.add_argument("--pairing", choices=["back-to-back", "simultaneous"], default="back-to-back",
+                   help="back-to-back: per round and variant one side's process after the other's, in a random "
+                        "order (default); simultaneous: both at once, their sampling started together "
+                        "(--cpu-affinity: one CPU both share, or two, one each at random)")
 
     p = command("table", table.main, "Markdown table of a machine's newest recorded medians", [recorded_machine])
     p.add_argument("--metric", choices=["time", "instructions"], default="time",

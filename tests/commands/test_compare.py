@@ -1,7 +1,9 @@
-"""compare end to end on the CPU: verdicts, the random recorded order, what asv records, resume, bad input.
+"""compare end to end on the CPU: verdicts, the random recorded CPUs, what asv records, resume, bad input.
 
 Cheap variants keep it short: Dynamo alone (``layers.DynamoEager``, no Inductor compile) and
-eager PyTorch (``layers.Eager``, no compile at all), a few samples per process.
+eager PyTorch (``layers.Eager``, no compile at all), a few samples per process. The verdicts'
+comparison runs both sides at once, one CPU each (``--pairing simultaneous``); the resumed A/A
+comparison runs them back to back.
 """
 
 import glob
@@ -25,17 +27,20 @@ AOT = r"^layers\.AotAutograd\.time_add1\(False, False, False, False\)"
 QUICK = ["--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--budget-seconds", "3000"]
 # Beside the gate-sensitivity injection (a spin before every call of what torch.compile
 # returns), a side with BREAK_AOT set fails to compile with backend "aot_eager": one variant crashes.
+# Only in asv's forkserver, which the benchmark processes are forked from: the compiler checks its
+# warm-up runs in `python -c` subprocesses would each import torch again (seconds each).
 SITECUSTOMIZE = f"""
-import os, runpy
-runpy.run_path({INJECT!r})
-if os.environ.get("BREAK_AOT"):
-    import torch
-    _compile = torch.compile
-    def _broken(fn, *args, backend="inductor", **kwargs):
-        if backend == "aot_eager":
-            raise RuntimeError("aot_eager broken on purpose")
-        return _compile(fn, *args, backend=backend, **kwargs)
-    torch.compile = _broken
+import os, runpy, sys
+if "run_server" in sys.argv:
+    runpy.run_path({INJECT!r})
+    if os.environ.get("BREAK_AOT"):
+        import torch
+        _compile = torch.compile
+        def _broken(fn, *args, backend="inductor", **kwargs):
+            if backend == "aot_eager":
+                raise RuntimeError("aot_eager broken on purpose")
+            return _compile(fn, *args, backend=backend, **kwargs)
+        torch.compile = _broken
 """
 
 
@@ -66,7 +71,8 @@ def report_rows(path):
 
 @pytest.fixture(scope="module")
 def injected(tmp_path_factory):
-    """Side B adds 2 ms to every call of a compiled function and cannot compile with aot_eager."""
+    """Side B adds 2 ms to every call of a compiled function and cannot compile with aot_eager; both
+    sides' processes run at once, on CPUs 0 and 1."""
     project = make_project(tmp_path_factory.mktemp("compare"))
     site = tmp_path_factory.mktemp("site")
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -74,7 +80,7 @@ def injected(tmp_path_factory):
     done = subprocess.run(
         compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--max-rounds", "6",
                     "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
-                    "--env-b", "BREAK_AOT=1", "--report", report),
+                    "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--cpu-affinity", "0,1"),
         capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
     return project, done, report
 
@@ -89,16 +95,28 @@ def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash
     assert rows["AotAutograd"].startswith("unknown: side B failed in round 1") and "broken on purpose" in rows["AotAutograd"]
 
 
-def test_round_order_is_random_and_recorded(injected):
+def test_cpus_are_drawn_at_random_and_recorded(injected):
     project, _, report = injected
     (path,) = states(project)
     with open(path) as f:
         rounds = json.load(f)["rounds"]
     assert len(rounds) == 6
-    orders = [v["order"] for r in rounds for v in r["variants"].values()]
-    assert set(orders) == {"AB", "BA"}  # 13 draws of a fair coin: all alike once in 4096
+    cpus = [(v["cpus"]["A"], v["cpus"]["B"]) for r in rounds for v in r["variants"].values()]
+    assert set(cpus) == {(0, 1), (1, 0)}  # 13 draws of a fair coin: all alike once in 4096
     with open(report) as f:
         assert "- round 6: " in f.read()
+
+
+def test_the_two_processes_of_each_pair_ran_at_the_same_time(injected):
+    """Each process's start and end as compare saw them: one after the other would not overlap."""
+    project, _, _ = injected
+    (path,) = states(project)
+    with open(path) as f:
+        rounds = json.load(f)["rounds"]
+    spans = [v["wall_clock"] for r in rounds for v in r["variants"].values()]
+    assert len(spans) == 13
+    for span in spans:
+        assert max(span["A"][0], span["B"][0]) < min(span["A"][1], span["B"][1]), span
 
 
 def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
@@ -152,6 +170,9 @@ def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
     (["--env-b", "NOEQUALS"], "give KEY=VALUE"),
     (["--band", "0"], "--band 0.0"),
     (["--bench", "no_such_benchmark"], "matches no benchmark"),
+    # Out of range on a machine of fewer than 4 CPUs (asv's check), else more than two (compare's).
+    (["--pairing", "simultaneous", "--cpu-affinity", "1,2,3"], "--cpu-affinity"),
+    (["--pairing", "simultaneous", "--cpu-affinity", "0,1,0"], "with --pairing simultaneous give one CPU"),
 ])
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args, message):
     project = make_project(tmp_path / "project")

@@ -5,10 +5,11 @@
 variant on a noisy machine, where a median compared with one recorded earlier is no answer
 (docs/paired-comparison.md). It runs in rounds: in each round, for each variant still
 undecided, one fresh benchmark process of each side back to back, in a fresh random order
-(recorded). The ratio of the two processes' estimates is one paired observation; over the
-rounds each variant gets an interval of the ratio B/A (``lib/paired.py``) and a verdict:
-slower or faster (interval wholly beyond ``1 +- --band``), same (wholly within it), or
-unknown, which more rounds settle, up to ``--budget-seconds``.
+(recorded), or with ``--pairing simultaneous`` both at once (Duet benchmarking). The ratio of
+the two processes' estimates is one paired observation; over the rounds each variant gets an
+interval of the ratio B/A (``lib/paired.py``) and a verdict: slower or faster (interval wholly
+beyond ``1 +- --band``), same (wholly within it), or unknown, which more rounds settle, up to
+``--budget-seconds``.
 
 How it drives asv: each round starts one asv forkserver per side (asv's own ``ForkServer``,
 which imports torch, Dynamo and Inductor once), and each benchmark process is forked from
@@ -37,6 +38,7 @@ import random
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -191,8 +193,8 @@ def variants(benchmarks):
     return out
 
 
-def state_path(project_root, sides, device, patterns, attributes):
-    identity = {"device": device, "bench": patterns, "attributes": attributes,
+def state_path(project_root, sides, device, patterns, attributes, pairing):
+    identity = {"device": device, "bench": patterns, "attributes": attributes, "pairing": pairing,
                 "sides": [[s.python, s.build.git_version, s.settings, s.machine] for s in sides]}
     key = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return os.path.join(project_root, ".asv", f"compare-{key}.json"), identity
@@ -244,19 +246,66 @@ def undecided(names, rounds, band, estimator):
     return out
 
 
-def run_round(number, todo, sides, extra_params, rng, append):
-    """One round: for each variant, a process of each side back to back, in a random order."""
+def run_round(number, todo, sides, extra_params, rng, append, barrier):
+    """One round: for each variant, a process of each side, back to back in a random order, or
+    both at once meeting in the ``barrier`` directory (simultaneous pairing)."""
     entry = {"round": number, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(), "variants": {}}
     for name, benchmark, idx in todo:
-        order = rng.sample(sides, 2)
-        got = {"order": "".join(s.label for s in order)}
-        for side in order:
-            res = run_benchmark(benchmark, side.spawner, profile=False, selected_idx={idx}, extra_params=extra_params)
-            got[side.label] = outcome(res, idx)
-            side.results.add_result(benchmark, res, selected_idx={idx}, record_samples=True,
+        got, ran = (run_back_to_back(benchmark, idx, sides, extra_params, rng) if barrier is None
+                    else run_at_once(benchmark, idx, sides, extra_params, rng, barrier))
+        for side in sides:
+            got[side.label] = outcome(ran[side.label], idx)
+            side.results.add_result(benchmark, ran[side.label], selected_idx={idx}, record_samples=True,
                                     append_samples=append and "samples" in got[side.label])
         entry["variants"][name] = got
     return entry
+
+
+def run_back_to_back(benchmark, idx, sides, extra_params, rng):
+    """``(what the state records of the pair, {label: asv result})``: one side's process after the
+    other's, in a random order."""
+    order = rng.sample(sides, 2)
+    ran = {side.label: run_benchmark(benchmark, side.spawner, profile=False, selected_idx={idx},
+                                     extra_params=extra_params) for side in order}
+    return {"order": "".join(s.label for s in order)}, ran
+
+
+def run_at_once(benchmark, idx, sides, extra_params, rng, barrier):
+    """As ``run_back_to_back``, both processes started together, one thread each (Duet
+    benchmarking): a slow spell of the host lands on both. Given two CPUs, each side gets one, at
+    random; given one, they share it. They start sampling together (``common.pair_barrier``).
+    The state records each side's CPU and each process's start and end (Unix time)."""
+    cpus = extra_params.get("cpu_affinity")
+    drawn = rng.sample(cpus, 2) if len(cpus or []) == 2 else (cpus or [None]) * 2
+    placed = {side.label: cpu for side, cpu in zip(sides, drawn)}
+    wall_clock = {}
+
+    def one(side):
+        cpu = placed[side.label]
+        params = extra_params if cpu is None else dict(extra_params, cpu_affinity=[cpu])
+        began = time.time()
+        res = run_benchmark(benchmark, side.spawner, profile=False, selected_idx={idx}, extra_params=params)
+        wall_clock[side.label] = [began, time.time()]
+        # Releases the other side's process if this one ended (failed, skipped) before the barrier.
+        open(os.path.join(barrier, f"side-{side.label}-ended"), "w").close()
+        return res
+
+    pool = concurrent.futures.ThreadPoolExecutor(len(sides))
+    try:
+        ran = {side.label: res for side, res in zip(sides, pool.map(one, sides))}
+    finally:
+        pool.shutdown(wait=False)  # on Ctrl-C: closing the servers ends the threads' waits
+    for entry in os.listdir(barrier):  # the next pair meets in an empty directory
+        os.remove(os.path.join(barrier, entry))
+    return {"cpus": placed, "wall_clock": wall_clock}, ran
+
+
+def placement(got):
+    """How a pair ran, for the progress line and the report: the order (back to back), or each
+    side's CPU (at once; "any" when not pinned)."""
+    if "order" in got:
+        return got["order"]
+    return ",".join(f"{label}@{'any' if cpu is None else cpu}" for label, cpu in got["cpus"].items())
 
 
 def fmt_us(seconds):
@@ -309,7 +358,7 @@ def write_report(path, rows, sides, args, state, device):
     lines += [
         f"- rounds: {len(rounds)} ({sum(r['seconds'] for r in rounds):.0f} s of benchmark processes); "
         f"per process: the {args.estimator} of its samples; ratio B/A: Hodges-Lehmann estimate, "
-        f"{paired.CONFIDENCE:.0%} signed-rank interval; band: 1 +- {args.band}",
+        f"{paired.CONFIDENCE:.0%} signed-rank interval; band: 1 +- {args.band}; pairing: {args.pairing}",
         "", "| variant | rounds | A (us) | B (us) | B/A | interval | verdict |", "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, s, note in rows:
@@ -321,9 +370,10 @@ def write_report(path, rows, sides, args, state, device):
                      f"{fmt_interval(s)} | {s['verdict']} |")
     noise = spread_line(state, args.band)
     lines += ["", noise] if noise else []
-    lines += ["", "Order of the two sides per round and variant (A first or B first):", ""]
+    lines += ["", "Order of the two sides per round and variant (A first or B first):" if args.pairing == "back-to-back"
+              else "CPU of each side per round and variant (both sides at once):", ""]
     for entry in rounds:
-        lines.append(f"- round {entry['round']}: " + ", ".join(f"{v['order']}" for v in entry["variants"].values()))
+        lines.append(f"- round {entry['round']}: " + ", ".join(placement(v) for v in entry["variants"].values()))
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -349,6 +399,9 @@ def compare(args):
         if args.budget_seconds <= 0:
             raise CompareError(f"--budget-seconds {args.budget_seconds}: give a positive number of seconds")
         extra_params = asv_attributes(args.attribute, args.cpu_affinity)
+        if args.pairing == "simultaneous" and len(extra_params.get("cpu_affinity", [])) > 2:
+            raise CompareError(f"--cpu-affinity {args.cpu_affinity}: with --pairing simultaneous give one CPU "
+                               "(both sides share it), two (one each, at random) or none")
         conf = Config.load(os.path.join(project_root, CONFIG))
         conf.results_dir = os.path.join(project_root, conf.results_dir)
         conf.benchmark_dir = os.path.join(project_root, conf.benchmark_dir)
@@ -359,7 +412,7 @@ def compare(args):
         return 2
     for side in sides:
         print(f"side {side.label}: {side.describe}", flush=True)
-    path, identity = state_path(project_root, sides, device, patterns, extra_params)
+    path, identity = state_path(project_root, sides, device, patterns, extra_params, args.pairing)
     try:
         state = load_state(path, identity)
     except CompareError as err:
@@ -433,20 +486,25 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
             todo = [item for item in selected if item[0] in todo_names]
             done = len(state["rounds"])
             began = time.perf_counter()
-            failed = start_forkservers(sides, conf)
-            if failed:
-                print(f"error: {failed}", file=sys.stderr)
-                return 2
-            entry = run_round(done + 1, todo, sides, extra_params, rng, append=done > 0)
-            close_forkservers(sides)
+            # Simultaneous pairing: the two processes of a pair meet in this directory, which the
+            # forkservers pass on to them (fresh each round, as the servers are).
+            with (tempfile.TemporaryDirectory(prefix="torch-overhead-pair-") if args.pairing == "simultaneous"
+                  else contextlib.nullcontext()) as barrier:
+                failed = start_forkservers(sides, conf, barrier)
+                if failed:
+                    print(f"error: {failed}", file=sys.stderr)
+                    return 2
+                entry = run_round(done + 1, todo, sides, extra_params, rng, done > 0, barrier)
+                close_forkservers(sides)
             entry["seconds"] = time.perf_counter() - began
             with uninterrupted():
                 for side in sides:
                     side.results.save(conf.results_dir)
                 state["rounds"].append(entry)
                 builds.write_json(path, state)
-            print(f"round {entry['round']}: {len(todo)} variants in {entry['seconds']:.1f} s; orders "
-                  + " ".join(v["order"] for v in entry["variants"].values()), flush=True)
+            print(f"round {entry['round']}: {len(todo)} variants in {entry['seconds']:.1f} s; "
+                  + ("orders " if args.pairing == "back-to-back" else "at once, CPUs ")
+                  + " ".join(placement(v) for v in entry["variants"].values()), flush=True)
             print_table(table(todo_names, state["rounds"], args.band, args.estimator))
         print(stop(), flush=True)
         return None
@@ -460,15 +518,18 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
         close_forkservers(sides)
 
 
-def start_forkservers(sides, conf):
+def start_forkservers(sides, conf, barrier):
     """A fresh asv forkserver per side, both importing torch, Dynamo and Inductor at once (nothing
     is timed meanwhile). Fresh every round: with one forkserver per side for all rounds, every
     process of a side shared that server's state, and an A/A comparison read one side faster in
-    every round (docs/paired-comparison.md). Returns an error, or None."""
+    every round (docs/paired-comparison.md). ``barrier``: the directory where the two sides'
+    processes meet (simultaneous pairing), passed on through the servers' environment, which
+    the processes forked from them inherit. Returns an error, or None."""
     for side in sides:
+        env = side.process_env if barrier is None else {**side.process_env, settings.PAIR_BARRIER_ENV_VAR: barrier}
         # Ctrl-C held back: a server started but not yet assigned would never be closed, and its
         # output reader thread would keep this process from exiting.
-        with uninterrupted(), environ(side.process_env):
+        with uninterrupted(), environ(env):
             try:
                 side.spawner = ForkServer(side.env, conf.benchmark_dir)
             except RuntimeError as err:  # the server exited before it listened
