@@ -133,9 +133,10 @@ if __name__ == "__main__":
         print(f"{path}: {len(rounds)} rounds, " + ", ".join(f"{r['seconds']:.1f}" for r in rounds) + " s")
         pairs = pairs_of_state(state)
         for name, got in pairs.items():
-            orders = [e["variants"][name]["order"] for e in rounds
+            # back to back: which side ran first; simultaneous (no order): "=", both at once
+            orders = [e["variants"][name].get("order", "=") for e in rounds
                       if all("samples" in e["variants"].get(name, {}).get(side, {}) for side in "AB")]
-            print(f"  {name}: B/A per round (first side) "
+            print(f"  {name}: B/A per round (first side, = at once) "
                   + " ".join(f"{estimate(b) / estimate(a):.3f}({o[0]})" for (a, b), o in zip(got, orders)))
         for name, (median, worst) in spreads(pairs).items():
             print(f"  {name:6s} sd of the per-round log(B/A): median over variants {median:.3f}, max {worst:.3f}")
