@@ -6,6 +6,7 @@ interpreter that need not have torch at all.
 
 import itertools
 import os
+import re
 import shutil
 
 # Environment variables the runner sets for every benchmark process.
@@ -15,6 +16,9 @@ CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # 1: the run includes the C+
 REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"  # set by `figures` only (reference.py)
 INJECT_US_ENV_VAR = "TORCH_OVERHEAD_INJECT_US"  # set by `gate-sensitivity` only (inject/)
 PAIR_BARRIER_ENV_VAR = "TORCH_OVERHEAD_PAIR_BARRIER"  # set by `compare --pairing simultaneous` only (common.py)
+# Set by the runner when the benchmark processes are not each pinned to one CPU (the default):
+# part of the asv environment name, so figures taken with other pinning never share a graph line.
+PINNING_ENV_VAR = "TORCH_OVERHEAD_PINNING"
 # Set by the user: the valgrind executable the instruction counts run under (else valgrind on PATH).
 VALGRIND_ENV_VAR = "TORCH_OVERHEAD_VALGRIND"
 
@@ -61,6 +65,14 @@ VALID_VARIANTS = [v for v in VARIANTS if invalid_variant(*v[:3]) is None]
 def flags_name(variant):
     """A variant named by the flags that are on ("requires_grad+backward"), or "base"."""
     return "+".join(n for n, on in zip(SEED_PARAM_NAMES, variant) if on) or "base"
+
+
+def pinning_tag(cpu_affinity):
+    """PINNING_ENV_VAR's value for ``--cpu-affinity``: "" for one CPU (the default, no tag),
+    "none" unpinned, "cpus0-3" / "cpus0.2" for a set of CPUs."""
+    if re.fullmatch(r"\d+", cpu_affinity.strip()):
+        return ""
+    return "none" if cpu_affinity == "none" else "cpus" + re.sub(r"[^0-9-]", ".", cpu_affinity.strip())
 
 
 def chosen_valgrind(environ=os.environ):

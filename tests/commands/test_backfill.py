@@ -115,10 +115,10 @@ def test_what_a_resumed_build_still_runs(tmp_path):
     project = recorded_project(tmp_path / "project")
     assert still_to_run(project, "cpu-2core", TORCH_2_13, ["^runtime_overhead", "^layers"]) == []  # done
     assert still_to_run(project, "cpu-2core", TORCH_2_13, None) == []  # without --bench: any results
-    # never counted on that build: only the counts are run, the recorded times are not replaced
-    missing = still_to_run(project, "cpu-2core", TORCH_2_13, ["^runtime_overhead", "^instruction_count"])
+    # never counted on 2.14.1: only the counts are run, the recorded times are not replaced
+    missing = still_to_run(project, "cpu-2core", TORCH_2_14, ["^runtime_overhead", "^instruction_count"])
     assert r"^instruction_count\.InstructionCount\.track_instructions" in missing
-    assert all(p.startswith(r"^instruction_count\.InstructionCount\.") for p in missing), missing
+    assert all(p.startswith(r"^instruction_count\.") for p in missing), missing
     assert still_to_run(project, "other-machine", TORCH_2_13, None) is None  # nothing: run it all
     assert still_to_run(project, "cpu-2core", "e" * 40, ["^layers"]) is None
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ctrl_c, run_main, snapshot, terminal_job
+from conftest import ctrl_c, results_file, run_main, snapshot, terminal_job
 from torch_overhead.lib import dashboard, guard, machine, probe
 from torch_overhead.validation.trials import respecting_modes
 
@@ -229,3 +229,23 @@ def test_the_trials_script_passes_its_quick_trials():
         (summary,) = [line for line in result.stdout.splitlines() if line.endswith("trials fail safe")]
         done, total = summary.split(" trials")[0].split(" of ")
         assert done == total and int(total) >= 3, summary
+
+
+def test_other_pinning_is_recorded_as_its_own_environment(project):
+    """Unpinned figures of a build go beside the pinned ones, never over them or onto their
+    graph line (the pinning is part of the asv environment name); readers take the default's."""
+    from torch_overhead.lib.recorded import latest_results
+
+    pinned = results_file(project)
+    with open(pinned, "rb") as f:
+        before = f.read()
+    result = run_main(project, "--device", "cpu", "--quick", "--cpu-affinity", "none",
+                      "--bench", r"^layers\.Eager\.time_add1\(False, False, False, False\)")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    files = sorted(p for p in glob.glob(os.path.join(project, "results", "ci-cpu", "*.json"))
+                   if not p.endswith("machine.json"))
+    unpinned = [p for p in files if p != pinned]
+    assert len(unpinned) == 1 and unpinned[0].endswith("-TORCH_OVERHEAD_PINNINGnone.json"), files
+    with open(pinned, "rb") as f:
+        assert f.read() == before
+    assert "PINNING" not in latest_results(project, "ci-cpu").env_name

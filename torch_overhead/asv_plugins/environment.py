@@ -17,6 +17,7 @@ import os
 from asv import util
 from asv.environment import EnvironmentUnavailable, ExistingEnvironment, get_env_name
 
+from ..lib.benchmark_env import env_tags
 from ..lib.suite import settings
 
 DEVICE_ENV_VAR = settings.DEVICE_ENV_VAR
@@ -32,7 +33,7 @@ class InstalledTorch(ExistingEnvironment):
                 f"set {DEVICE_ENV_VAR} to 'cuda' or 'cpu' (got {device!r}); "
                 "`python -m torch_overhead run` sets it for you"
             )
-        tagged_env_vars = {**tagged_env_vars, ("nobuild", DEVICE_ENV_VAR): device}
+        tagged_env_vars = {**tagged_env_vars, **env_tags(device, os.environ.get(settings.PINNING_ENV_VAR, ""))}
         super().__init__(conf, executable, requirements, tagged_env_vars)
         try:
             self._python = util.check_output(

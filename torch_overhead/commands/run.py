@@ -47,7 +47,7 @@ from asv.util import UserError
 from ..asv_plugins.environment import InstalledTorch
 from ..asv_plugins.repo import RUN_COMMIT_ENV_VAR, TorchBuildIndex
 from ..lib import builds, dashboard, guard, machine, recorded, rerun, valgrind
-from ..lib.benchmark_env import benchmark_env
+from ..lib.benchmark_env import benchmark_env, env_tags
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
@@ -205,7 +205,7 @@ def prepare(args, conf, patterns):
     where = build.gpu if device == "cuda" else "CPU"
     print(f"      torch {build.version} @ {build.git_version[:12]} on {device} ({where}); machine {machine_name}")
     _step(2, "checking recorded results and the build index")
-    env_name = get_env_name(ENV_TYPE, build.python_version, {}, {("nobuild", settings.DEVICE_ENV_VAR): device})
+    env_name = get_env_name(ENV_TYPE, build.python_version, {}, env_tags(device, settings.pinning_tag(args.cpu_affinity)))
     at_root = lambda path: os.path.join(project_root, path)  # noqa: E731 (asv.conf.json paths are relative)
     results_dir = at_root(conf.results_dir)
     recorded.check(results_dir, machine_name, build.git_version, env_name, at_root(conf.benchmark_dir))
@@ -290,7 +290,7 @@ def record(args, conf, lock):
     ]
     if args.cpu_affinity != "none":
         run_args += ["--cpu-affinity", args.cpu_affinity]
-    env = benchmark_env(device, build.git_version, project_root, patterns(device))
+    env = benchmark_env(device, build.git_version, project_root, patterns(device), settings.pinning_tag(args.cpu_affinity))
     for pattern in patterns(device):
         run_args += ["--bench", pattern]
     if args.quick:

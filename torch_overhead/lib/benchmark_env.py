@@ -48,9 +48,21 @@ def runs_cpp_wrapper(patterns):
     return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
 
 
-def benchmark_env(device, commit, project_root, patterns):
+def env_tags(device, pinning=""):
+    """The asv environment's tagged variables (``asv_plugins/environment.py``): the device, and
+    the pinning where it is not the default one CPU."""
+    tags = {("nobuild", settings.DEVICE_ENV_VAR): device}
+    if pinning:
+        tags[("nobuild", settings.PINNING_ENV_VAR)] = pinning
+    return tags
+
+
+def benchmark_env(device, commit, project_root, patterns, pinning=""):
     env = dict(os.environ)
     env[settings.DEVICE_ENV_VAR] = device
+    env.pop(settings.PINNING_ENV_VAR, None)
+    if pinning:
+        env[settings.PINNING_ENV_VAR] = pinning
     env[settings.COMMIT_ENV_VAR] = commit
     env[settings.CPP_WRAPPER_ENV_VAR] = "1" if runs_cpp_wrapper(patterns) else "0"
     # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others

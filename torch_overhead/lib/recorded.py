@@ -20,6 +20,7 @@ import re
 from asv.results import Results
 
 from . import builds
+from .suite import settings
 
 
 def variant_name(benchmark, params):
@@ -101,7 +102,9 @@ def latest_results(project_root, machine):
     except builds.BuildIndexError as err:
         raise RecordedResultsError(str(err)) from err
     loaded = [_load(p) for p in paths]
-    return max(loaded, key=lambda r: (dates.get(r.commit_hash, r.date or 0), r.commit_hash))
+    # of one build's environments, the default pinning's (an untagged name) before the others
+    return max(loaded, key=lambda r: (dates.get(r.commit_hash, r.date or 0), r.commit_hash,
+                                      settings.PINNING_ENV_VAR not in r.env_name))
 
 
 def results_for_commit(results_dir, machine, commit):
