@@ -149,6 +149,7 @@ def parse(argv):
 
     p = command("breakdown", breakdown.main, "every layer's median per seed variant: table and PNG",
                 [recorded_machine])
+    p.add_argument("--build", help="torch version or commit (default: the machine's newest build)")
     p.add_argument("--clock", choices=breakdown.CLOCKS, default="host",
                    help="host: no synchronize, as the seed (default); synchronized: CUDA only")
     p.add_argument("--metric", choices=["time", "instructions"], default="time",

@@ -21,7 +21,7 @@ import os
 import sys
 
 from ..lib.layers import LAYERS
-from ..lib.recorded import RecordedResultsError, latest_results, result_by_variant
+from ..lib.recorded import RecordedResultsError, result_by_variant, results_of_build
 from ..lib.suite import settings
 
 HEADLINE = settings.HEADLINE
@@ -132,7 +132,7 @@ def draw(table, title, path, clock="host"):
 
 def main(args):
     try:
-        results = latest_results(args.project_root, args.machine)
+        results = results_of_build(args.project_root, args.machine, args.build)
     except RecordedResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -18,12 +18,8 @@ from the results instead of checking one.
 import os
 import sys
 
-from asv.repo import NoSuchNameError
-from asv.util import UserError
-
-from ..asv_plugins.repo import TorchBuildIndex
 from ..lib import expected
-from ..lib.recorded import RecordedResultsError, latest_results, results_for_commit
+from ..lib.recorded import RecordedResultsError, results_of_build
 
 UNITS = {"us_per_call": "us", "instruction_count": "instructions"}
 
@@ -51,18 +47,10 @@ def report(checked, title):
 
 
 def load_results(args):
-    if not args.build:
-        return latest_results(args.project_root, args.machine)
-    results_dir = os.path.join(args.project_root, "results")
-    index = os.path.join(args.project_root, "builds.json")
-    # Names resolve as everywhere else in asv: the build-index repository's own lookup.
     try:
-        commit = TorchBuildIndex(index, None).get_hash_from_name(args.build)
-    except NoSuchNameError:
-        raise GateInputError(f"build {args.build!r} is not in builds.json; name a recorded version or commit")
-    except UserError as err:  # the index itself is unreadable
+        return results_of_build(args.project_root, args.machine, args.build)
+    except RecordedResultsError as err:
         raise GateInputError(str(err))
-    return results_for_commit(results_dir, args.machine, commit)
 
 
 def init(path, values, margin):

@@ -107,6 +107,25 @@ def latest_results(project_root, machine):
                                       settings.PINNING_ENV_VAR not in r.env_name))
 
 
+def results_of_build(project_root, machine, build=None):
+    """``machine``'s results of ``build`` (a version or commit, resolved as asv resolves names:
+    the build index's own lookup), or of its newest build when None."""
+    from asv.repo import NoSuchNameError
+    from asv.util import UserError
+
+    from ..asv_plugins.repo import TorchBuildIndex
+
+    if not build:
+        return latest_results(project_root, machine)
+    try:
+        commit = TorchBuildIndex(os.path.join(project_root, "builds.json"), None).get_hash_from_name(build)
+    except NoSuchNameError:
+        raise RecordedResultsError(f"build {build!r} is not in builds.json; name a recorded version or commit")
+    except UserError as err:  # the index itself is unreadable
+        raise RecordedResultsError(str(err))
+    return results_for_commit(os.path.join(project_root, "results"), machine, commit)
+
+
 def results_for_commit(results_dir, machine, commit):
     """The results file of ``machine`` for one build (the newest, if several environments)."""
     paths = sorted(glob.glob(os.path.join(results_dir, machine, f"{commit[:8]}-*.json")))
