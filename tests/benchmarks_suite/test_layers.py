@@ -249,3 +249,20 @@ def test_harness_times_every_forward_variant_four_ways():
     assert [row[:4] for row in rows] == [[rg, im, "False", "False"] for rg in ("False", "True") for im in ("False", "True")]
     for row in rows:
         assert len(row) == 8 and all(float(cell.split()[0]) > 0 for cell in row[4:])
+
+
+def test_instruction_breakdown_of_a_named_build_reads_its_layer_counts(tmp_path):
+    """The committed per-layer counts of torch 2.13.0 on cpu-2core: every CPU layer beside the
+    headline, each variant its own row; a build not in the index is one error line."""
+    committed(tmp_path, "results/cpu-2core", "builds.json")
+    out = breakdown(tmp_path, "cpu-2core", "--metric", "instructions", "--build", "2.13.0+cpu",
+                    "--output", str(tmp_path / "i.png"))
+    assert out.returncode == 0, out.stderr
+    header = [line for line in out.stdout.splitlines() if line.startswith("| variant")][0]
+    assert header.split(" | ")[1:5] == ["eager", "Dynamo", "AOTAutograd", "Inductor"]
+    base = [line for line in out.stdout.splitlines() if line.startswith("| base |")][0]
+    eager, dynamo = (int(c.replace(",", "")) for c in base.split(" | ")[1:3])
+    assert 0 < eager < dynamo  # Dynamo's guards and frame evaluation add instructions to eager's call
+    assert (tmp_path / "i.png").stat().st_size > 0
+    missing = breakdown(tmp_path, "cpu-2core", "--build", "9.9")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: build '9.9' is not in builds.json")
