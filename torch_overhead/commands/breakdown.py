@@ -143,7 +143,8 @@ def main(args):
                 "synchronized": "the synchronized clock is CUDA only; try --clock host",
                 "instructions": "record them with `python -m torch_overhead run --slow`"}[what]
         figure = "instruction count" if what == "instructions" else f"{what}-clock figure"
-        print(f"error: {args.machine}'s newest results (torch {results.commit_hash[:12]}) have no {figure} "
+        which = "newest results" if args.build is None else "results"
+        print(f"error: {args.machine}'s {which} (torch {results.commit_hash[:12]}) have no {figure} "
               f"for the headline; {hint}", file=sys.stderr)
         return 2
     suffix = "" if what == "host" else f"-{what}"
