@@ -15,6 +15,7 @@ COMMIT_ENV_VAR = "TORCH_OVERHEAD_COMMIT"  # the torch commit the results are fil
 CPP_WRAPPER_ENV_VAR = "TORCH_OVERHEAD_CPP_WRAPPER"  # 1: the run includes the C++-wrapper layer
 REFERENCE_FILE_ENV_VAR = "TORCH_OVERHEAD_REFERENCE_FILE"  # set by `figures` only (reference.py)
 INJECT_US_ENV_VAR = "TORCH_OVERHEAD_INJECT_US"  # set by `gate-sensitivity` only (inject/)
+INJECT_FRACTION_ENV_VAR = "TORCH_OVERHEAD_INJECT_FRACTION"  # set by `compare-check` only (inject/)
 PAIR_BARRIER_ENV_VAR = "TORCH_OVERHEAD_PAIR_BARRIER"  # set by `compare --pairing simultaneous` only (common.py)
 # Set by the runner when the benchmark processes are not each pinned to one CPU (the default):
 # part of the asv environment name, so figures taken with other pinning never share a graph line.

@@ -7,7 +7,7 @@ import sys
 from .commands import backfill, bisect, breakdown, callgrind_diff, compare, gate, run, steps, table
 from .lib import paired
 from .lib.suite import ROOT, settings
-from .validation import counts, figures, gate_sensitivity, harness, noise, trials
+from .validation import compare_check, counts, figures, gate_sensitivity, harness, noise, trials
 
 EPILOG = """validation tools (the suite's own checks, not needed to benchmark):
   figures           fidelity, cost and stability of the suite, as a table
@@ -15,6 +15,7 @@ EPILOG = """validation tools (the suite's own checks, not needed to benchmark):
   noise             is it torch or the machine? add1 beside a pure-Python clock, per block
   counts            repeatability of the callgrind instruction counts
   gate-sensitivity  the smallest injected per-call overhead the gate flags on this machine
+  compare-check     false alarms, sensitivity, cost and stability of compare's verdicts here
   trials            bad input and faults replayed on scratch copies: exit status, message, files changed
 """
 
@@ -140,6 +141,9 @@ def parse(argv):
                    help="back-to-back: per round and variant one side's process after the other's, in a random "
                         "order (default); simultaneous: both at once, their sampling started together "
                         "(--cpu-affinity: one CPU both share, or two, one each at random)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="lanes of pairs run side by side, each on its own share of --cpu-affinity's CPUs "
+                        "(e.g. --jobs 8 --cpu-affinity 8-15: one CPU per lane)")
 
     p = command("table", table.main, "Markdown table of a machine's newest recorded medians", [recorded_machine])
     p.add_argument("--metric", choices=["time", "instructions"], default="time",
@@ -200,6 +204,18 @@ def parse(argv):
                    help="injected overheads, percent of the headline median; 0 is a control (a false-alarm check)")
     p.add_argument("--margin", type=float,
                    help="noise margin to test, a fraction (0.1 as PyTorch's check_results), instead of the baselines'")
+
+    p = command("compare-check", compare_check.main,
+                "false alarms, sensitivity, cost and stability of compare's verdicts on this machine",
+                [python, device, timing], listed=False)
+    p.add_argument("--jobs", type=int, default=1, help="compare's --jobs for the A/A comparisons")
+    p.add_argument("--repeats", type=int, default=5, help="A/A comparisons (false alarms; the first 3: stability)")
+    p.add_argument("--percent", type=float, default=5, help="injected per-call cost, percent of each variant's median")
+    p.add_argument("--budget-seconds", type=float, default=300, help="compare's budget, per comparison")
+    p.add_argument("--band", type=float, default=0.02, help="compare's --band")
+    p.add_argument("--neighbours", type=int, default=0, help="unpinned busy processes run meanwhile: a noisy state")
+    p.add_argument("--bench", action="append", metavar="REGEX", help="as compare's (default: the headline's variants)")
+    p.add_argument("--keep", metavar="DIR", help="copy each comparison's report and output into DIR")
 
     p = command("trials", trials.main,
                 "bad input and faults replayed on scratch copies: exit status, message, files changed",

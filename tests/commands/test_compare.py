@@ -2,8 +2,8 @@
 
 Cheap variants keep it short: Dynamo alone (``layers.DynamoEager``, no Inductor compile) and
 eager PyTorch (``layers.Eager``, no compile at all), a few samples per process. The verdicts'
-comparison runs both sides at once, one CPU each (``--pairing simultaneous``); the resumed A/A
-comparison runs them back to back.
+comparison runs both sides at once in two lanes, a CPU each (``--pairing simultaneous --jobs 2``);
+the resumed A/A comparison runs them back to back.
 """
 
 import glob
@@ -72,7 +72,7 @@ def report_rows(path):
 @pytest.fixture(scope="module")
 def injected(tmp_path_factory):
     """Side B adds 2 ms to every call of a compiled function and cannot compile with aot_eager; both
-    sides' processes run at once, on CPUs 0 and 1."""
+    sides' processes run at once, in two lanes side by side, one on CPU 0 and one on CPU 1."""
     project = make_project(tmp_path_factory.mktemp("compare"))
     site = tmp_path_factory.mktemp("site")
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -80,7 +80,7 @@ def injected(tmp_path_factory):
     done = subprocess.run(
         compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--max-rounds", "6",
                     "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
-                    "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--cpu-affinity", "0,1"),
+                    "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--jobs", "2", "--cpu-affinity", "0,1"),
         capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
     return project, done, report
 
@@ -95,28 +95,45 @@ def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash
     assert rows["AotAutograd"].startswith("unknown: side B failed in round 1") and "broken on purpose" in rows["AotAutograd"]
 
 
-def test_cpus_are_drawn_at_random_and_recorded(injected):
+def test_each_lane_keeps_its_pairs_on_its_own_cpu_and_the_lanes_run_side_by_side(injected):
+    """The state records each pair's lane and each side's CPU and start and end (Unix time): the
+    two processes of a pair overlap on their lane's one CPU, and pairs of the two lanes overlap."""
     project, _, report = injected
     (path,) = states(project)
     with open(path) as f:
         rounds = json.load(f)["rounds"]
     assert len(rounds) == 6
-    cpus = [(v["cpus"]["A"], v["cpus"]["B"]) for r in rounds for v in r["variants"].values()]
-    assert set(cpus) == {(0, 1), (1, 0)}  # 13 draws of a fair coin: all alike once in 4096
+    pairs = [v for r in rounds for v in r["variants"].values()]
+    for pair in pairs:
+        assert pair["cpus"] == {"A": pair["lane"], "B": pair["lane"]}, pair
+        span = pair["wall_clock"]
+        assert max(span["A"][0], span["B"][0]) < min(span["A"][1], span["B"][1]), span
+    by_lane = {k: [p["wall_clock"]["A"] for p in pairs if p["lane"] == k] for k in (0, 1)}
+    assert any(max(x[0], y[0]) < min(x[1], y[1]) for x in by_lane[0] for y in by_lane[1]), by_lane
     with open(report) as f:
         assert "- round 6: " in f.read()
 
 
-def test_the_two_processes_of_each_pair_ran_at_the_same_time(injected):
-    """Each process's start and end as compare saw them: one after the other would not overlap."""
-    project, _, _ = injected
-    (path,) = states(project)
-    with open(path) as f:
-        rounds = json.load(f)["rounds"]
-    spans = [v["wall_clock"] for r in rounds for v in r["variants"].values()]
-    assert len(spans) == 13
-    for span in spans:
-        assert max(span["A"][0], span["B"][0]) < min(span["A"][1], span["B"][1]), span
+@pytest.mark.parametrize("cpus, jobs, pairing, expected", [
+    (None, 3, "simultaneous", [None, None, None]),
+    ([4, 5, 6, 7], 2, "simultaneous", [[4, 5], [6, 7]]),
+    ([4, 5, 6, 7], 4, "back-to-back", [[4], [5], [6], [7]]),
+    ([0, 1, 2, 3, 4, 5], 2, "back-to-back", [[0, 1, 2], [3, 4, 5]]),
+])
+def test_lanes_deal_the_cpus_in_equal_consecutive_shares(cpus, jobs, pairing, expected):
+    from torch_overhead.commands.compare import lanes_of
+    assert [lane.cpus for lane in lanes_of(cpus, jobs, pairing)] == expected
+
+
+@pytest.mark.parametrize("cpus, jobs, pairing, message", [
+    ([1, 2, 3], 2, "back-to-back", "--jobs 2 with 3 CPUs"),
+    ([1, 2, 3, 4, 5, 6], 2, "simultaneous", "one CPU per lane"),
+    ([1], 0, "back-to-back", "--jobs 0"),
+])
+def test_lanes_refuse_cpus_they_cannot_share(cpus, jobs, pairing, message):
+    from torch_overhead.commands.compare import CompareError, lanes_of
+    with pytest.raises(CompareError, match=message):
+        lanes_of(cpus, jobs, pairing)
 
 
 def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
@@ -173,6 +190,7 @@ def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
     # Out of range on a machine of fewer than 4 CPUs (asv's check), else more than two (compare's).
     (["--pairing", "simultaneous", "--cpu-affinity", "1,2,3"], "--cpu-affinity"),
     (["--pairing", "simultaneous", "--cpu-affinity", "0,1,0"], "with --pairing simultaneous give one CPU"),
+    (["--jobs", "2", "--cpu-affinity", "0"], "--jobs 2 with 1 CPUs"),
 ])
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args, message):
     project = make_project(tmp_path / "project")

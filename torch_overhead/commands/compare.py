@@ -26,7 +26,6 @@ After every round the rounds so far are written atomically to a state file under
 ``.asv/``: Ctrl-C keeps them, and the same command resumes.
 """
 
-import argparse
 import concurrent.futures
 import contextlib
 import datetime
@@ -35,6 +34,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sys
@@ -43,7 +43,6 @@ import time
 from dataclasses import dataclass
 
 from asv.benchmarks import Benchmarks
-from asv.commands.common_args import add_bench
 from asv.config import Config
 from asv.machine import Machine
 from asv.repo import get_repo
@@ -52,7 +51,7 @@ from asv.runner import ForkServer, run_benchmark
 from asv.util import UserError
 
 from ..asv_plugins.environment import InstalledTorch
-from ..lib import builds, dashboard, guard, machine, paired, recorded
+from ..lib import builds, dashboard, guard, machine, main_command, paired, recorded
 from ..lib.benchmark_env import benchmark_env
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
@@ -75,8 +74,31 @@ class Side:
     env: object = None  # the side's asv environment (InstalledTorch)
     process_env: dict = None
     results: object = None  # asv Results, appended to round after round
-    spawner: object = None
     describe: str = ""  # one line: build, interpreter, settings, where recorded
+
+
+@dataclass
+class Lane:
+    """One of the ``--jobs`` lanes a round's variants are dealt to: its own CPUs, and in each round
+    its own forkserver per side and meeting directory (``RoundServers``), so pairs in different
+    lanes run side by side and never share a CPU."""
+    cpus: list  # the CPUs of this lane's processes, or None (not pinned)
+
+
+def lanes_of(cpus, jobs, pairing):
+    """``--cpu-affinity`` dealt to ``--jobs`` lanes, consecutive CPUs to each; raises CompareError."""
+    if jobs < 1:
+        raise CompareError(f"--jobs {jobs}: give a positive number of lanes")
+    if cpus is None:
+        return [Lane(None) for _ in range(jobs)]
+    if len(cpus) % jobs:
+        raise CompareError(f"--jobs {jobs} with {len(cpus)} CPUs in --cpu-affinity: give {jobs} CPUs (one per lane) "
+                           f"or a multiple, e.g. --cpu-affinity {os.cpu_count() - jobs}-{os.cpu_count() - 1}")
+    size = len(cpus) // jobs
+    if pairing == "simultaneous" and size > 2:
+        raise CompareError(f"--cpu-affinity {','.join(map(str, cpus))}: with --pairing simultaneous give one CPU "
+                           "per lane (both sides share it), two (one each, at random) or none")
+    return [Lane(cpus[k * size:(k + 1) * size]) for k in range(jobs)]
 
 
 def parse_settings(items, label):
@@ -87,19 +109,6 @@ def parse_settings(items, label):
             raise CompareError(f"--env-{label.lower()} {item!r}: give KEY=VALUE, e.g. TORCHINDUCTOR_CPP_WRAPPER=1")
         out[key] = value
     return out
-
-
-def asv_attributes(attributes, cpu_affinity):
-    """``--attribute``/``--cpu-affinity`` parsed exactly as ``asv run`` parses them."""
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    add_bench(parser)
-    argv = [a for item in attributes or [] for a in ("--attribute", item)]
-    if cpu_affinity != "none":
-        argv += ["--cpu-affinity", cpu_affinity]
-    try:
-        return parser.parse_args(argv).attribute or {}
-    except argparse.ArgumentError as err:
-        raise CompareError(f"{err}; e.g. --attribute repeat=10")
 
 
 @contextlib.contextmanager
@@ -193,9 +202,10 @@ def variants(benchmarks):
     return out
 
 
-def state_path(project_root, sides, device, patterns, attributes, pairing):
+def state_path(project_root, sides, device, patterns, attributes, pairing, jobs):
     identity = {"device": device, "bench": patterns, "attributes": attributes, "pairing": pairing,
-                "sides": [[s.python, s.build.git_version, s.settings, s.machine] for s in sides]}
+                "sides": [[s.python, s.build.git_version, s.settings, s.machine] for s in sides],
+                **({"jobs": jobs} if jobs > 1 else {})}
     key = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return os.path.join(project_root, ".asv", f"compare-{key}.json"), identity
 
@@ -246,31 +256,51 @@ def undecided(names, rounds, band, estimator):
     return out
 
 
-def run_round(number, todo, sides, extra_params, rng, append, barrier):
-    """One round: for each variant, a process of each side, back to back in a random order, or
-    both at once meeting in the ``barrier`` directory (simultaneous pairing)."""
-    entry = {"round": number, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(), "variants": {}}
-    for name, benchmark, idx in todo:
-        got, ran = (run_back_to_back(benchmark, idx, sides, extra_params, rng) if barrier is None
-                    else run_at_once(benchmark, idx, sides, extra_params, rng, barrier))
+def run_wave(first, todo, reps, sides, lanes, servers, extra_params, rng, append):
+    """Rounds ``first`` to ``first + reps - 1`` at once: ``reps`` pairs of each variant of ``todo``,
+    dealt to the lanes, which run side by side (more lanes than undecided variants: several pairs
+    of each). In each lane, for each pair it was dealt, a process of each side back to back in a
+    random order, or both at once meeting in the lane's directory (simultaneous pairing), each
+    forked from the lane's ``servers``. Returns the rounds' entries, each holding one pair per variant."""
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    entries = [{"round": first + r, "started": started, "variants": {}} for r in range(reps)]
+    tasks = [(r, item) for r in range(reps) for item in todo]
+    draws = [random.Random(rng.random()) for _ in lanes]  # one generator per thread, all from the seedable one
+
+    def lane_work(k):
+        lane, spawners, barrier, out = lanes[k], servers.spawners[k], servers.barriers[k], []
+        for r, (name, benchmark, idx) in tasks[k::len(lanes)]:
+            params = extra_params if lane.cpus is None else dict(extra_params, cpu_affinity=lane.cpus)
+            got, ran = (run_back_to_back(benchmark, idx, sides, spawners, params, draws[k]) if barrier is None
+                        else run_at_once(benchmark, idx, sides, spawners, barrier, params, draws[k]))
+            out.append((r, name, dict(got, lane=k), ran))
+        return out
+
+    pool = concurrent.futures.ThreadPoolExecutor(len(lanes))
+    try:
+        done = {(r, name): (got, ran) for out in pool.map(lane_work, range(len(lanes))) for r, name, got, ran in out}
+    finally:
+        pool.shutdown(wait=False)  # on Ctrl-C: closing the servers ends the threads' waits
+    for r, (name, benchmark, idx) in tasks:  # recorded in one thread, in the rounds' and variants' order
+        got, ran = done[r, name]
         for side in sides:
             got[side.label] = outcome(ran[side.label], idx)
             side.results.add_result(benchmark, ran[side.label], selected_idx={idx}, record_samples=True,
-                                    append_samples=append and "samples" in got[side.label])
-        entry["variants"][name] = got
-    return entry
+                                    append_samples=(append or r > 0) and "samples" in got[side.label])
+        entries[r]["variants"][name] = got
+    return entries
 
 
-def run_back_to_back(benchmark, idx, sides, extra_params, rng):
+def run_back_to_back(benchmark, idx, sides, spawners, extra_params, rng):
     """``(what the state records of the pair, {label: asv result})``: one side's process after the
     other's, in a random order."""
     order = rng.sample(sides, 2)
-    ran = {side.label: run_benchmark(benchmark, side.spawner, profile=False, selected_idx={idx},
+    ran = {side.label: run_benchmark(benchmark, spawners[side.label], profile=False, selected_idx={idx},
                                      extra_params=extra_params) for side in order}
     return {"order": "".join(s.label for s in order)}, ran
 
 
-def run_at_once(benchmark, idx, sides, extra_params, rng, barrier):
+def run_at_once(benchmark, idx, sides, spawners, barrier, extra_params, rng):
     """As ``run_back_to_back``, both processes started together, one thread each (Duet
     benchmarking): a slow spell of the host lands on both. Given two CPUs, each side gets one, at
     random; given one, they share it. They start sampling together (``common.pair_barrier``).
@@ -284,7 +314,8 @@ def run_at_once(benchmark, idx, sides, extra_params, rng, barrier):
         cpu = placed[side.label]
         params = extra_params if cpu is None else dict(extra_params, cpu_affinity=[cpu])
         began = time.time()
-        res = run_benchmark(benchmark, side.spawner, profile=False, selected_idx={idx}, extra_params=params)
+        res = run_benchmark(benchmark, spawners[side.label], profile=False, selected_idx={idx},
+                            extra_params=params)
         wall_clock[side.label] = [began, time.time()]
         # Releases the other side's process if this one ended (failed, skipped) before the barrier.
         open(os.path.join(barrier, f"side-{side.label}-ended"), "w").close()
@@ -398,10 +429,11 @@ def compare(args):
             raise CompareError(f"--band {args.band}: give a fraction between 0 and 1 (0.02 is +-2%)")
         if args.budget_seconds <= 0:
             raise CompareError(f"--budget-seconds {args.budget_seconds}: give a positive number of seconds")
-        extra_params = asv_attributes(args.attribute, args.cpu_affinity)
-        if args.pairing == "simultaneous" and len(extra_params.get("cpu_affinity", [])) > 2:
-            raise CompareError(f"--cpu-affinity {args.cpu_affinity}: with --pairing simultaneous give one CPU "
-                               "(both sides share it), two (one each, at random) or none")
+        try:
+            extra_params = main_command.asv_attributes(args.attribute, args.cpu_affinity)
+        except ValueError as err:
+            raise CompareError(f"{err}; e.g. --attribute repeat=10")
+        lanes = lanes_of(extra_params.get("cpu_affinity"), args.jobs, args.pairing)
         conf = Config.load(os.path.join(project_root, CONFIG))
         conf.results_dir = os.path.join(project_root, conf.results_dir)
         conf.benchmark_dir = os.path.join(project_root, conf.benchmark_dir)
@@ -412,7 +444,7 @@ def compare(args):
         return 2
     for side in sides:
         print(f"side {side.label}: {side.describe}", flush=True)
-    path, identity = state_path(project_root, sides, device, patterns, extra_params, args.pairing)
+    path, identity = state_path(project_root, sides, device, patterns, extra_params, args.pairing, args.jobs)
     try:
         state = load_state(path, identity)
     except CompareError as err:
@@ -437,7 +469,7 @@ def compare(args):
         return 2
     names = [name for name, _, _ in selected]
     print(f"{len(names)} variants; state {path}; budget {args.budget_seconds:.0f} s", flush=True)
-    status = loop(args, sides, conf, repo, selected, state, path, extra_params, start)
+    status = loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, start)
     rows = table(names, state["rounds"], args.band, args.estimator)
     print()
     print_table(rows)
@@ -455,56 +487,67 @@ def compare(args):
     return 1 if slower else 0
 
 
-def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
+def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, start):
     """Rounds until every variant is decided, the budget is spent or --max-rounds is reached.
     Returns None, or 130 when interrupted (every finished round kept)."""
     rng = random.Random()
     names = [name for name, _, _ in selected]
     spent_before = sum(r["seconds"] for r in state["rounds"])
+    wave_seconds = state["rounds"][-1]["seconds"] if state["rounds"] else 0  # the next wave's estimate
 
     def stop():
         """Why no further round runs, or None."""
         done = len(state["rounds"])
-        last = state["rounds"][-1]["seconds"] if state["rounds"] else 0
         elapsed = spent_before + time.perf_counter() - start
         if not undecided(names, state["rounds"], args.band, args.estimator):
             return "every variant decided"
         if args.max_rounds and done >= args.max_rounds:
             return f"--max-rounds {args.max_rounds} reached"
-        if done and elapsed + last > args.budget_seconds:
+        if done and elapsed + wave_seconds > args.budget_seconds:
             return f"budget of {args.budget_seconds:.0f} s spent ({elapsed:.0f} s)"
         return None
 
     if stop():  # a finished comparison run again: report it, start nothing
         print(stop())
         return None
+    used = {cpu for lane in lanes for cpu in lane.cpus or []}
+    spare = sorted(set(os.sched_getaffinity(0)) - used) if used else []
+    servers = upcoming = None
     try:
         for side in sides:
             side.results = open_results(side, conf, repo)
+        upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare)
         while not stop():
             todo_names = undecided(names, state["rounds"], args.band, args.estimator)
             todo = [item for item in selected if item[0] in todo_names]
             done = len(state["rounds"])
+            reps = max(1, len(lanes) // len(todo))
+            if args.max_rounds:
+                reps = min(reps, args.max_rounds - done)
             began = time.perf_counter()
-            # Simultaneous pairing: the two processes of a pair meet in this directory, which the
-            # forkservers pass on to them (fresh each round, as the servers are).
-            with (tempfile.TemporaryDirectory(prefix="torch-overhead-pair-") if args.pairing == "simultaneous"
-                  else contextlib.nullcontext()) as barrier:
-                failed = start_forkservers(sides, conf, barrier)
-                if failed:
-                    print(f"error: {failed}", file=sys.stderr)
-                    return 2
-                entry = run_round(done + 1, todo, sides, extra_params, rng, done > 0, barrier)
-                close_forkservers(sides)
-            entry["seconds"] = time.perf_counter() - began
+            servers, upcoming = upcoming, None
+            failed = servers.ready()
+            if failed:
+                print(f"error: {failed}", file=sys.stderr)
+                return 2
+            if not (args.max_rounds and done + reps >= args.max_rounds):
+                upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare)
+            entries = run_wave(done + 1, todo, reps, sides, lanes, servers, extra_params, rng, done > 0)
+            servers.close()
+            wave_seconds = time.perf_counter() - began
+            for entry in entries:
+                entry["seconds"] = wave_seconds / len(entries)
             with uninterrupted():
                 for side in sides:
                     side.results.save(conf.results_dir)
-                state["rounds"].append(entry)
+                state["rounds"] += entries
                 builds.write_json(path, state)
-            print(f"round {entry['round']}: {len(todo)} variants in {entry['seconds']:.1f} s; "
-                  + ("orders " if args.pairing == "back-to-back" else "at once, CPUs ")
-                  + " ".join(placement(v) for v in entry["variants"].values()), flush=True)
+            for entry in entries:
+                print(f"round {entry['round']}: {len(todo)} variants"
+                      + (f" in {wave_seconds:.1f} s" if len(entries) == 1 else f", {len(entries)} rounds at once in "
+                         f"{wave_seconds:.1f} s") + "; "
+                      + ("orders " if args.pairing == "back-to-back" else "at once, CPUs ")
+                      + " ".join(placement(v) for v in entry["variants"].values()), flush=True)
             print_table(table(todo_names, state["rounds"], args.band, args.estimator))
         print(stop(), flush=True)
         return None
@@ -515,41 +558,64 @@ def loop(args, sides, conf, repo, selected, state, path, extra_params, start):
               "run the same command again to resume", file=sys.stderr)
         return 130
     finally:
-        close_forkservers(sides)
+        for left in (servers, upcoming):
+            if left is not None:
+                left.close()
 
 
-def start_forkservers(sides, conf, barrier):
-    """A fresh asv forkserver per side, both importing torch, Dynamo and Inductor at once (nothing
-    is timed meanwhile). Fresh every round: with one forkserver per side for all rounds, every
-    process of a side shared that server's state, and an A/A comparison read one side faster in
-    every round (docs/paired-comparison.md). ``barrier``: the directory where the two sides'
-    processes meet (simultaneous pairing), passed on through the servers' environment, which
-    the processes forked from them inherit. Returns an error, or None."""
-    for side in sides:
-        env = side.process_env if barrier is None else {**side.process_env, settings.PAIR_BARRIER_ENV_VAR: barrier}
-        # Ctrl-C held back: a server started but not yet assigned would never be closed, and its
-        # output reader thread would keep this process from exiting.
-        with uninterrupted(), environ(env):
-            try:
-                side.spawner = ForkServer(side.env, conf.benchmark_dir)
-            except RuntimeError as err:  # the server exited before it listened
-                return f"asv's benchmark server did not start in side {side.label}'s {side.python} ({err})"
-    pool = concurrent.futures.ThreadPoolExecutor(len(sides))
-    try:
-        imported = list(pool.map(lambda side: side.spawner.preimport(), sides))
-    finally:
-        pool.shutdown(wait=False)  # on Ctrl-C: closing the servers ends the threads' waits
-    for side, (ok, out) in zip(sides, imported):
-        if not ok:
-            return (f"the benchmark suite does not import in side {side.label}'s {side.python}: "
-                    f"{(out.strip().splitlines() or ['no output'])[-1]}")
-    return None
+class RoundServers:
+    """One round's fresh asv forkservers, one per side and lane, importing torch, Dynamo and Inductor
+    in the background from the moment they are created: the next round's start while this round's
+    pairs run (an import takes seconds; with a server per side and lane per round, most of a
+    round), on the CPUs no lane uses when there are such CPUs. Fresh every round: with one
+    forkserver per side for all rounds, every process of a side shared that server's state, and
+    an A/A comparison read one side faster in every round (docs/paired-comparison.md). With
+    simultaneous pairing each lane gets a meeting directory, passed on through its servers'
+    environment to the processes forked from them."""
 
+    def __init__(self, sides, lanes, conf, simultaneous, spare_cpus):
+        self.barriers, self.spawners, servers = [], [], []
+        self.pool = concurrent.futures.ThreadPoolExecutor(len(sides) * len(lanes))
+        for _ in lanes:
+            barrier = tempfile.mkdtemp(prefix="torch-overhead-pair-") if simultaneous else None
+            self.barriers.append(barrier)
+            self.spawners.append({})
+            for side in sides:
+                env = side.process_env if barrier is None else {**side.process_env, settings.PAIR_BARRIER_ENV_VAR: barrier}
+                # Ctrl-C held back: a server started but not yet kept would never be closed, and its
+                # output reader thread would keep this process from exiting.
+                with uninterrupted(), environ(env):
+                    try:
+                        spawner = ForkServer(side.env, conf.benchmark_dir)
+                    except RuntimeError as err:  # the server exited before it listened
+                        self.failed = f"asv's benchmark server did not start in side {side.label}'s {side.python} ({err})"
+                        return
+                self.spawners[-1][side.label] = spawner
+                if spare_cpus:
+                    with contextlib.suppress(OSError):  # inherited by the threads its import starts
+                        os.sched_setaffinity(spawner.server_proc.pid, spare_cpus)
+                servers.append((side, spawner))
+        self.failed = None
+        self.imported = [(side, self.pool.submit(spawner.preimport)) for side, spawner in servers]
 
-def close_forkservers(sides):
-    for side in sides:
-        if side.spawner is not None:
-            side.spawner.interrupted = True  # asv would print the server's output: not needed
-            side.spawner.close()
-            side.spawner = None
+    def ready(self):
+        """Wait for every server's import; returns an error, or None."""
+        if self.failed:
+            return self.failed
+        for side, future in self.imported:
+            ok, out = future.result()
+            if not ok:
+                return (f"the benchmark suite does not import in side {side.label}'s {side.python}: "
+                        f"{(out.strip().splitlines() or ['no output'])[-1]}")
+        return None
 
+    def close(self):
+        for spawners in self.spawners:
+            for spawner in spawners.values():
+                spawner.interrupted = True  # asv would print the server's output: not needed
+                spawner.close()
+        self.spawners = []
+        self.pool.shutdown(wait=False)  # closing the servers ends the imports' waits
+        for barrier in self.barriers:
+            if barrier:
+                shutil.rmtree(barrier, ignore_errors=True)

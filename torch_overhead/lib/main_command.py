@@ -4,9 +4,12 @@
 command in a subprocess, exactly as a user would, rather than calling into it.
 """
 
+import argparse
 import os
 import shutil
 import sys
+
+from asv.commands.common_args import add_bench
 
 
 def command(project_root, device, **options):
@@ -29,3 +32,17 @@ def copy_project(source, path, benchmarks_from=None):
     shutil.copytree(benchmarks_from or os.path.join(source, "benchmarks"), os.path.join(path, "benchmarks"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     return str(path)
+
+
+def asv_attributes(attributes, cpu_affinity):
+    """``--attribute`` items and ``--cpu-affinity`` parsed exactly as ``asv run`` parses them:
+    ``{"cpu_affinity": [6, 7], "repeat": 5, ...}``. Raises ValueError with asv's message."""
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    add_bench(parser)
+    argv = [a for item in attributes or [] for a in ("--attribute", item)]
+    if cpu_affinity != "none":
+        argv += ["--cpu-affinity", cpu_affinity]
+    try:
+        return parser.parse_args(argv).attribute or {}
+    except argparse.ArgumentError as err:
+        raise ValueError(str(err))

@@ -1,38 +1,80 @@
-"""Injected per-call overhead, for measuring what the gate can detect (``gate_sensitivity``).
+"""Injected per-call overhead, for measuring what the gate and compare can detect.
 
-Put this folder first on PYTHONPATH and set ``TORCH_OVERHEAD_INJECT_US``: every function
-``torch.compile`` returns then spins that many microseconds before each call, as a real
-regression in the compiled call path would. A busy wait, not a sleep: a sleep of a few
-microseconds rounds up to the scheduler's tick and costs no CPU.
+Put this folder first on PYTHONPATH and set one of:
 
-With ``0`` the wrapper is installed all the same and spins for nothing: the baselines
-run through it too, so that a run's change from them is the spin alone, not the
-wrapper's own frame and clock read (docs/validation.md).
+- ``TORCH_OVERHEAD_INJECT_US`` (``gate-sensitivity``): every function ``torch.compile``
+  returns spins that many microseconds before each call, as a real regression in the
+  compiled call path would;
+- ``TORCH_OVERHEAD_INJECT_FRACTION`` (``compare-check``): it spins that fraction of the
+  time from one call to the next, timed over the process's first calls, so that one
+  setting is the same relative change in every variant, whatever its time per call.
+
+The spin is repeated in the backward of an output that requires grad (the fraction there of
+the time from one backward to the next): the backward variants time only the backward,
+their forward call being the seed's untimed preparation. A busy wait, not a sleep: a sleep
+of a few microseconds rounds up to the scheduler's tick and costs no CPU.
+
+With ``0`` the wrapper (and the backward hook) is installed all the same and spins for
+nothing: the other side, or the baselines, run through it too, so that a change measured
+against them is the spin alone, not the wrapper's own frame and clock read (docs/validation.md).
 """
 
 import os
+import sys
 
-_delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")  # settings.INJECT_US_ENV_VAR (no import: runs at start-up)
+# settings.INJECT_US_ENV_VAR and settings.INJECT_FRACTION_ENV_VAR (no import: this runs at start-up)
+_delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
+_fraction = os.environ.get("TORCH_OVERHEAD_INJECT_FRACTION")
+CALIBRATION_CALLS = 200  # the median of the last half: setup's compile and first calls left out
 
-if _delay_us:  # unset or empty: no wrapper
+# Only in asv's forkserver, which the benchmark processes are forked from: every other Python
+# process started meanwhile (the runner, compiler checks) would import torch again for nothing.
+if (_delay_us or _fraction) and "run_server" in sys.argv:  # unset or empty: no wrapper
     import functools
+    import statistics
     import time
 
     import torch
 
+    class _Spin:
+        """Spins its delay on each call: fixed, or once calibrated, the fraction of the median time
+        between calls."""
+
+        def __init__(self):
+            self.delay = float(_delay_us) * 1e-6 if _delay_us else None
+            self.last, self.periods = None, []
+
+        def __call__(self):
+            now = time.perf_counter()
+            if self.delay is None:
+                if self.last is not None:
+                    self.periods.append(now - self.last)
+                self.last = now
+                if len(self.periods) == CALIBRATION_CALLS:
+                    self.delay = float(_fraction) * statistics.median(self.periods[CALIBRATION_CALLS // 2:])
+                return
+            end = now + self.delay
+            while time.perf_counter() < end:
+                pass
+
     _compile = torch.compile
-    _delay = float(_delay_us) * 1e-6
 
     @functools.wraps(_compile)
     def _compile_with_overhead(*args, **kwargs):
         compiled = _compile(*args, **kwargs)
+        forward, backward = _Spin(), _Spin()
+
+        def spin_in_backward(grad):
+            backward()
+            return grad
 
         @functools.wraps(compiled)
         def slower(*call_args, **call_kwargs):
-            end = time.perf_counter() + _delay
-            while time.perf_counter() < end:
-                pass
-            return compiled(*call_args, **call_kwargs)
+            forward()
+            out = compiled(*call_args, **call_kwargs)
+            if isinstance(out, torch.Tensor) and out.requires_grad:
+                out.register_hook(spin_in_backward)
+            return out
 
         return slower
 

@@ -1,0 +1,79 @@
+"""The injected per-call cost (torch_overhead/validation/inject): what compare-check and
+gate-sensitivity add to side B is really spent, in the forward call and in the backward."""
+
+import os
+import runpy
+import statistics
+import sys
+import time
+
+import pytest
+import torch
+
+SITECUSTOMIZE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "torch_overhead", "validation", "inject", "sitecustomize.py")
+WORK_S = 200e-6
+
+
+def spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def fake_compile(fn, **_):
+    """A "compiled" function whose call costs WORK_S of CPU, as add1's would."""
+    def compiled(a):
+        spin(WORK_S)
+        return fn(a)
+    return compiled
+
+
+def load_wrapper(monkeypatch, **env):
+    """torch.compile as the injection leaves it in asv's forkserver, around ``fake_compile``."""
+    for key in ("TORCH_OVERHEAD_INJECT_US", "TORCH_OVERHEAD_INJECT_FRACTION"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys, "argv", ["asv_runner", "run_server"])
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    runpy.run_path(SITECUSTOMIZE)
+    return torch.compile
+
+
+def median_call(fn, a, calls=400, backward=False):
+    """Median seconds per call (forward) or per ``.backward()`` of a fresh output, after the
+    injection's calibration (its first 200 calls)."""
+    times = []
+    for _ in range(calls):
+        out = fn(a).sum() if backward else None
+        began = time.perf_counter()
+        out.backward() if backward else fn(a)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times[250:])
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_a_fraction_adds_that_share_of_the_timed_call(monkeypatch, backward):
+    """Forward variants time the call, backward variants only the backward: the fraction must
+    land in what is timed. 0 installs the same wrapper and spins nothing (side A)."""
+    a = torch.ones(2, requires_grad=backward)
+    base = median_call(load_wrapper(monkeypatch, TORCH_OVERHEAD_INJECT_FRACTION="0")(lambda x: x + 1), a,
+                       backward=backward)
+    if backward:  # the backward hook is what costs here: the forward's spin is untimed preparation
+        added = median_call(load_wrapper(monkeypatch, TORCH_OVERHEAD_INJECT_FRACTION="1")(lambda x: x + 1), a,
+                            backward=True)
+        assert added > 1.3 * base, (base, added)
+        return
+    added = median_call(load_wrapper(monkeypatch, TORCH_OVERHEAD_INJECT_FRACTION="0.5")(lambda x: x + 1), a)
+    assert 1.3 < added / base < 1.8, (base, added)  # 0.5 of the period from one call to the next
+
+
+def test_microseconds_are_spent_as_given_and_nothing_outside_the_forkserver(monkeypatch):
+    a = torch.ones(2)
+    slower = load_wrapper(monkeypatch, TORCH_OVERHEAD_INJECT_US="300")(lambda x: x + 1)
+    assert median_call(slower, a, calls=300) > WORK_S + 250e-6
+    monkeypatch.setattr(sys, "argv", ["python", "-c"])  # a compiler check, the runner: no wrapper
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    runpy.run_path(SITECUSTOMIZE)
+    assert torch.compile is fake_compile

@@ -1,0 +1,182 @@
+"""How far compare's verdicts hold on this machine: false alarms, sensitivity, cost, stability.
+
+``python -m torch_overhead compare-check --device cuda --jobs 10 --cpu-affinity 6-15
+[--repeats 5] [--percent 5] [--budget-seconds 300] [--neighbours N]``
+
+In throwaway copies of the project (nothing is recorded in this one), with compare's own command:
+
+1. ``--repeats`` A/A comparisons of the headline's variants (one build on both sides): a
+   "slower" or "faster" is a false alarm; the ratios of the first three give the stability;
+2. one comparison whose side B spins ``--percent`` of each variant's own time per call on every
+   call (``inject/``: calibrated in each process; in the backward of the backward variants,
+   whose timed work it is), against side A through the same wrapper spinning nothing:
+   "slower" is a detection;
+3. with ``--neighbours N``, N unpinned busy processes run throughout: a noisy tenant on demand.
+
+Beside each comparison: its wall time, and the machine's steal time and load average over it.
+Exit status 0 when every target below is met, else 1.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from ..lib import main_command
+from ..lib.suite import settings
+
+INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
+MACHINE = "compare-check"
+# The targets of the paired comparison's issue (docs/paired-comparison.md).
+FALSE_ALARMS_AT_MOST = 0.05
+DETECTED_AT_LEAST = 0.9
+STABLE_WITHIN = 0.03
+
+
+def _steal_and_total():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[7], sum(fields)
+
+
+def _report_rows(path):
+    """``{variant: (A us or None, B/A or None, verdict)}`` from compare's Markdown report."""
+    rows = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("| `"):
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                number = lambda text: float(text) if re.fullmatch(r"[0-9.]+", text) else None  # noqa: E731
+                rows[cells[0].strip("`")] = (number(cells[2]), number(cells[4]), cells[6])
+    return rows
+
+
+def _compare(args, workdir, tag, bench, cpus, jobs, env_b=()):
+    """Start one compare in its own project copy; returns ``(process, report path, log path)``."""
+    project = main_command.copy_project(args.project_root, os.path.join(workdir, tag))
+    report, log = os.path.join(project, "report.md"), os.path.join(project, "compare.log")
+    cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", project, "--device", args.device,
+           "--python", args.python, "--machine", MACHINE, "--pairing", "simultaneous", "--cpu-affinity", cpus,
+           "--jobs", str(jobs), "--budget-seconds", str(args.budget_seconds), "--band", str(args.band),
+           "--report", report, *[a for b in bench for a in ("--bench", b)],
+           *[a for item in args.attribute or [] for a in ("--attribute", item)]]
+    env = dict(os.environ, HOME=project)
+    if env_b:
+        cmd += ["--env-a", f"{settings.INJECT_US_ENV_VAR}=0", *[a for e in env_b for a in ("--env-b", e)]]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return proc, report, log
+
+
+def _wait(started, what, keep):
+    """Wait for ``[(proc, report, log)]``; the merged report rows and a line on the machine meanwhile.
+    ``keep``: a folder to copy each comparison's report, output and state (its samples) into, or None."""
+    steal0, total0 = _steal_and_total()
+    began = time.perf_counter()
+    rows = {}
+    for proc, report, log in started:
+        proc.wait()
+        if keep:
+            tag = os.path.basename(os.path.dirname(log))
+            for path in [report, log, *glob.glob(os.path.join(os.path.dirname(log), ".asv", "compare-*.json"))]:
+                if os.path.exists(path):
+                    shutil.copy(path, os.path.join(keep, f"{tag}-{os.path.basename(path)}"))
+        if proc.returncode not in (0, 1) or not os.path.exists(report):  # 1: some variant slower
+            with open(log) as f:
+                raise SystemExit(f"error: {what}: compare exited {proc.returncode}:\n{f.read()[-3000:]}")
+        rows.update(_report_rows(report))
+    steal1, total1 = _steal_and_total()
+    seconds = time.perf_counter() - began
+    state = (f"{seconds:.0f} s; steal {100 * (steal1 - steal0) / max(total1 - total0, 1):.1f}%, "
+             f"load {os.getloadavg()[0]:.1f}")
+    return rows, seconds, state
+
+
+def _cell(row):
+    """One comparison of one variant in the table: its B/A and a mark for the verdict."""
+    if row is None or row[1] is None:
+        return "n/a" if row is None else row[2][:9]
+    return f"{row[1]:.3f}" + {"same": "=", "slower": "+", "faster": "-"}.get(row[2], "?")
+
+
+def _neighbours(count):
+    """``count`` unpinned processes that keep a CPU busy each until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def main(args):
+    try:
+        main_command.asv_attributes(args.attribute, args.cpu_affinity)  # bad input fails here, not in compare
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.repeats < 1 or not 0 < args.percent < 100:
+        print("error: give --repeats 1 or more and --percent between 0 and 100 (5 is a 5% change)", file=sys.stderr)
+        return 2
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    bench = args.bench or ["^" + re.escape(settings.HEADLINE) + r"\("]
+    noisy = _neighbours(args.neighbours)
+    try:
+        with tempfile.TemporaryDirectory(prefix="compare-check-") as workdir:
+            return _check(args, workdir, bench)
+    finally:
+        for proc in noisy:
+            proc.kill()
+
+
+def _check(args, workdir, bench):
+    print(f"{args.neighbours} busy neighbours; lanes: --jobs {args.jobs} --cpu-affinity {args.cpu_affinity}; "
+          f"band 1 +- {args.band}; budget {args.budget_seconds:.0f} s per comparison", flush=True)
+    aa = []
+    for i in range(args.repeats):
+        rows, seconds, state = _wait([_compare(args, workdir, f"aa{i}", bench, args.cpu_affinity, args.jobs)],
+                                     f"A/A {i + 1}", args.keep)
+        aa.append((rows, seconds))
+        verdicts = [v for _, _, v in rows.values()]
+        print(f"A/A {i + 1}: {state}; " + ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts))),
+              flush=True)
+
+    injected, inject_seconds, state = _wait(
+        [_compare(args, workdir, "injected", bench, args.cpu_affinity, args.jobs,
+                  [f"{settings.INJECT_FRACTION_ENV_VAR}={args.percent / 100:g}"])], "injected", args.keep)
+    print(f"injected {args.percent:g}%: {state}", flush=True)
+    measured = sorted({name for rows, _ in aa for name, row in rows.items() if row[1] is not None})
+
+    print()
+    print(f"{'variant':<64} " + " ".join(f"{'A/A ' + str(i + 1):>9}" for i in range(args.repeats))
+          + f" {'+' + format(args.percent, 'g') + '%':>9}")
+    for name in measured:
+        cells = [_cell(rows.get(name)) for rows, _ in aa] + [_cell(injected.get(name))]
+        print(f"{name:<64} " + " ".join(f"{c:>9}" for c in cells))
+    print("(B/A, then the verdict: = same, + slower, - faster, ? unknown)")
+
+    # Only variants with a ratio count: the seed's invalid combinations are n/a on both sides.
+    comparisons = [v for rows, _ in aa for _, ratio, v in rows.values() if ratio is not None]
+    alarms = sum(v in ("slower", "faster") for v in comparisons)
+    detected = sum(v == "slower" for _, ratio, v in injected.values() if ratio is not None)
+    worst = max((abs(rows[name][1] - 1) for rows, _ in aa[:3] for name in measured
+                 if rows.get(name, (0, None))[1] is not None), default=None)
+    decided = [sum(v in ("same", "slower", "faster") for _, _, v in rows.values()) for rows, _ in aa]
+    counted = [sum(ratio is not None for _, ratio, _ in rows.values()) for rows, _ in aa]
+    results = [
+        ("false alarms (A/A slower or faster)", f"{alarms} of {len(comparisons)}",
+         alarms <= FALSE_ALARMS_AT_MOST * len(comparisons)),
+        (f"sensitivity ({args.percent:g}% injected: slower)", f"{detected} of {len(measured)}",
+         detected >= DETECTED_AT_LEAST * len(measured)),
+        ("cost (A/A: variants decided, wall time)",
+         "; ".join(f"{d} of {n} in {s:.0f} s" for d, n, (_, s) in zip(decided, counted, aa)),
+         all(d == n for d, n in zip(decided, counted))),
+        (f"stability (first {min(3, len(aa))} A/A ratios, worst |B/A - 1|)",
+         "n/a" if worst is None else f"{worst:.3f}", worst is not None and worst <= STABLE_WITHIN),
+    ]
+    print()
+    for what, figure, met in results:
+        print(f"{what:<52} {figure:<40} {'met' if met else 'NOT met'}")
+    print(f"injected comparison: {inject_seconds:.0f} s")
+    return 0 if all(met for _, _, met in results) else 1
