@@ -37,4 +37,4 @@ valgrind:
 
 test: tools browser valgrind
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pytest -v -n auto --maxprocesses 4 --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -v -n auto --maxprocesses 4 --dist loadfile --durations=25 $(PYTEST_ARGS)
