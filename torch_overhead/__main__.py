@@ -109,8 +109,8 @@ def parse(argv):
     p.add_argument("--max-steps", type=int, help="stop after this many builds; rerun to continue")
     p.add_argument("--quick", action="store_true", help="as run --quick")
 
-    p = command("gate", gate.main, "check recorded results against an expected file (exit 0/1/2)",
-                [recorded_machine])
+    p = command("gate", gate.main, "check recorded results against an expected file, or a baseline build "
+                "run beside (exit 0/1/2)", [recorded_machine, python, device, timing])
     p.add_argument("--build", help="torch version or commit (default: the machine's newest build)")
     p.add_argument("--expected", help="CSV: benchmark,metric,expected,noise_margin")
     p.add_argument("--init", metavar="FILE", help="write an expected file from the results instead")
@@ -118,6 +118,11 @@ def parse(argv):
                    help="noise margin for --init, a fraction (default 0.1 for times, 0.015 for instruction counts)")
     p.add_argument("--suggest", help="where to write the suggested expected file")
     p.add_argument("--report", help="write the Markdown report here too")
+    p.add_argument("--baseline-python", metavar="PYTHON",
+                   help="instead of --expected: compare with this interpreter's torch build, run at the same time")
+    p.add_argument("--bench", action="append", metavar="REGEX", help="with --baseline-python: as compare's")
+    p.add_argument("--jobs", type=int, default=1, help="with --baseline-python: compare's lanes")
+    p.add_argument("--budget-seconds", type=float, default=300, help="with --baseline-python: compare's budget")
 
     p = command("compare", compare.main, "is B slower than A? two builds or settings in interleaved rounds, "
                 "per variant: slower, faster, same or unknown", [python, device, machine, timing])

@@ -202,3 +202,27 @@ def test_writing_into_a_missing_folder_is_one_line(project, tmp_path, option):
     assert result.returncode == 2
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
     assert f"cannot write {missing}" in line and "Traceback" not in result.stderr
+
+
+def test_gate_against_a_baseline_build_run_beside_fails_on_a_slower_variant(tmp_path):
+    """``--baseline-python``: no stored number, a paired comparison run now. Side B is this
+    interpreter through a wrapper that adds 2 ms to every compiled call (the gate-sensitivity
+    injection, in asv's forkserver only); the gate says slower and exits 1."""
+    from conftest import make_project
+    project = make_project(tmp_path / "project")
+    inject = os.path.join(ROOT, "torch_overhead", "validation", "inject")
+    slower = tmp_path / "python-slower"
+    slower.write_text(f'#!/bin/sh\nTORCH_OVERHEAD_INJECT_US=2000 PYTHONPATH="{inject}:$PYTHONPATH" '
+                      f'exec {sys.executable} "$@"\n')
+    slower.chmod(0o755)
+    report = tmp_path / "gate.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch_overhead", "gate", "--project-root", str(project), "--machine", "ci",
+         "--device", "cpu", "--baseline-python", sys.executable, "--python", str(slower),
+         "--bench", r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)", "--jobs", "2",
+         "--cpu-affinity", "0,1", "--attribute", "repeat=5", "--attribute", "warmup_time=0.05",
+         "--budget-seconds", "3000", "--report", str(report)],
+        capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=1200)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 slower, 0 unknown of 1" in done.stdout
+    assert "| slower |" in report.read_text()

@@ -13,9 +13,17 @@ report fit for a pull-request comment (``--report``).
 Exit status: 0 all within margin, 1 some out of margin, 2 some expected benchmark has no
 result (failed, skipped or not run), or bad input. ``--init`` writes an expected file
 from the results instead of checking one.
+
+``--baseline-python OLD/bin/python`` asks instead of a stored number a baseline build run in
+the same minutes: the gate runs ``compare`` (side A the baseline, side B ``--python``, both at
+once in ``--jobs`` lanes) and fails on its verdicts: 1 when a variant is slower, 2 when one
+stays unknown within ``--budget-seconds`` (no verdict is not a pass) or compare failed.
+On a noisy cloud machine, where stored medians drift between runs, this is the gate to use.
 """
 
 import os
+import re
+import subprocess
 import sys
 
 from ..lib import expected
@@ -64,7 +72,40 @@ def init(path, values, margin):
     print(f"wrote {len(rows)} expected rows to {path}")
 
 
+def paired(args):
+    """The gate against ``--baseline-python``, through compare in a subprocess (its own command,
+    with its own lock, state and resume); returns the exit status."""
+    report_path = args.report or os.path.join(args.project_root, ".asv", "gate-paired-report.md")
+    os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
+    cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", args.project_root,
+           "--python-a", args.baseline_python, "--python-b", args.python, "--machine", args.machine,
+           "--device", args.device, "--pairing", "simultaneous", "--jobs", str(args.jobs),
+           "--cpu-affinity", args.cpu_affinity, "--budget-seconds", str(args.budget_seconds),
+           "--report", report_path]
+    cmd += [a for pattern in args.bench or [] for a in ("--bench", pattern)]
+    cmd += [a for item in args.attribute or [] for a in ("--attribute", item)]
+    status = subprocess.call(cmd)
+    if status not in (0, 1) or not os.path.exists(report_path):
+        print(f"error: compare exited {status} (above); the gate has no verdict", file=sys.stderr)
+        return 2
+    with open(report_path, encoding="utf-8") as f:
+        verdicts = re.findall(r"^\| `([^`]+)` \|.*\| ([^|]+) \|$", f.read(), re.M)
+    slower = [name for name, verdict in verdicts if verdict.strip() == "slower"]
+    unknown = [name for name, verdict in verdicts if verdict.strip().startswith("unknown")]
+    print(f"gate against {args.baseline_python}: {len(slower)} slower, {len(unknown)} unknown of {len(verdicts)} "
+          f"(report: {report_path})")
+    if slower:
+        return 1
+    if unknown:
+        print("error: no verdict for " + ", ".join(unknown) + "; rerun the same command to add rounds "
+              "(it resumes), or raise --budget-seconds", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(args):
+    if args.baseline_python:
+        return paired(args)
     try:
         results = load_results(args)
         values = expected.measured(results)
