@@ -2,19 +2,30 @@
 
 Each is ``(label, host-clock benchmark, counted layer)``: the label the tables and pictures
 show, the asv benchmark that times it (its synchronized twin is the same name +
-``_synchronized``), and its name in the instruction counts (``benchmarks/settings.py`` LAYERS).
+``_synchronized``), and its name in the instruction counts. The benchmark is derived from
+``benchmarks/settings.py`` LAYERS, which maps each counted layer to its ``module:class``.
 """
 
 from .suite import settings
 
-LAYERS = [
-    ("CUDA graph replay", "floor.CudaGraphReplay.time_launch", "cuda_graph_replay"),
-    ("Triton launch", "floor.TritonLaunch.time_launch", "triton_launch"),
-    ("eager", "layers.Eager.time_add1", "eager"),
-    ("Dynamo", "layers.DynamoEager.time_add1", "dynamo"),
-    ("AOTAutograd", "layers.AotAutograd.time_add1", "aot_eager"),
-    ("Inductor", settings.HEADLINE, "inductor"),
-    ("Inductor+CUDA graphs", "layers.InductorCudaGraphs.time_add1", "inductor_cudagraphs"),
-    ("Inductor+C++ wrapper", "layers.InductorCppWrapper.time_add1", "inductor_cpp_wrapper"),
-]
+LABELS = {  # bottom of the stack first
+    "cuda_graph_replay": "CUDA graph replay",
+    "triton_launch": "Triton launch",
+    "eager": "eager",
+    "dynamo": "Dynamo",
+    "aot_eager": "AOTAutograd",
+    "inductor": "Inductor",
+    "inductor_cudagraphs": "Inductor+CUDA graphs",
+    "inductor_cpp_wrapper": "Inductor+C++ wrapper",
+}
+
+
+def timing_benchmark(layer):
+    """``floor.TritonLaunch.time_launch``, ``layers.Eager.time_add1``, ...: the floor launches a
+    kernel, every other layer calls add1."""
+    module, cls = settings.LAYERS[layer].split(":")
+    return f"{module}.{cls}." + ("time_launch" if layer in settings.FLOOR_LAYERS else "time_add1")
+
+
+LAYERS = [(label, timing_benchmark(layer), layer) for layer, label in LABELS.items()]
 CUDA_ONLY = (*settings.FLOOR_LAYERS, "inductor_cudagraphs")
