@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from . import callgrind
 from .common import SEED_PARAM_NAMES, SEED_PARAMS, child_env, skip_invalid_variant, work
 from .device import device
-from .settings import FLOOR_LAYERS, HEADLINE_LAYER, LAYERS, VALID_VARIANTS
+from .settings import COUNT_LAYERS_ENV_VAR, FLOOR_LAYERS, HEADLINE_LAYER, LAYERS, VALID_VARIANTS
 
 # Per variant, BLOCKS blocks of CALLS counted calls; the figure is the smallest block mean
 # per call, as the seed takes the minimum of its 5 iterations: an occasional slow path
@@ -259,7 +259,10 @@ class LayerInstructionCount(_Counts):
     version = "layer-instruction-count-1"
 
     def setup_cache(self):
-        jobs = [(layer, *v) for layer in self.params[0] for v in VALID_VARIANTS if layer_skip(layer, v) is None]
+        chosen = counted_layers()
+        if isinstance(chosen, str):
+            return {"skip": chosen}
+        jobs = [(layer, *v) for layer in chosen for v in VALID_VARIANTS if layer_skip(layer, v) is None]
         return count(jobs)
 
     def setup(self, cache, layer, requires_grad, inference_mode, backward, dynamic):
@@ -267,4 +270,18 @@ class LayerInstructionCount(_Counts):
         reason = layer_skip(layer, (requires_grad, inference_mode, backward, dynamic))
         if reason:
             raise NotImplementedError(reason)
+        if "counts" in cache and json.dumps([layer, requires_grad, inference_mode, backward, dynamic]) not in cache["counts"]:
+            raise NotImplementedError(f"not counted in this run ({COUNT_LAYERS_ENV_VAR}); select the counted "
+                                      "layers with --bench too, or this n/a replaces their recorded counts")
         self._read(cache, [layer, requires_grad, inference_mode, backward, dynamic])
+
+
+def counted_layers():
+    """The layers LayerInstructionCount counts: those COUNT_LAYERS_ENV_VAR names, else all; a
+    string (the reason every count is skipped) when it names a layer that does not exist."""
+    every = [layer for layer in LAYERS if layer != HEADLINE_LAYER]
+    named = [x.strip() for x in os.environ.get(COUNT_LAYERS_ENV_VAR, "").split(",") if x.strip()]
+    unknown = [x for x in named if x not in every]
+    if unknown:
+        return f"{COUNT_LAYERS_ENV_VAR} names {', '.join(unknown)}: give some of {', '.join(every)}"
+    return [layer for layer in every if layer in named] if named else every

@@ -136,3 +136,27 @@ def test_a_variant_whose_process_crashed_is_skipped_with_the_reason():
     bench.setup(cache, True, False, False, False)
     assert bench.track_instructions(cache, True, False, False, False) == 1.0
     assert bench.track_instructions_all_threads(cache, True, False, False, False) == 2.0
+
+
+def test_the_counted_layers_can_be_chosen_for_one_run(monkeypatch):
+    """TORCH_OVERHEAD_COUNT_LAYERS splits the per-layer counts over several runs (a GPU machine's
+    run may be limited in time): only the named layers are counted; a layer not counted is n/a
+    with the reason; a name that is no layer skips the whole count, naming the layers."""
+    monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cpu")
+    counted = []
+    monkeypatch.setattr(ic, "count", lambda jobs: counted.extend(jobs) or {
+        "how": "test", "counts": {ic.json.dumps(list(job)): {"calling_thread": 1.0} for job in jobs}})
+    bench = ic.LayerInstructionCount()
+    monkeypatch.setenv("TORCH_OVERHEAD_COUNT_LAYERS", "dynamo, eager")
+    cache = bench.setup_cache()
+    assert {job[0] for job in counted} == {"eager", "dynamo"} and len(counted) == 5 + 10
+    bench.setup(cache, "dynamo", *BASE)
+    assert bench.track_instructions(cache, "dynamo", *BASE) == 1.0
+    with pytest.raises(NotImplementedError, match="not counted in this run"):
+        bench.setup(cache, "aot_eager", *BASE)
+    monkeypatch.setenv("TORCH_OVERHEAD_COUNT_LAYERS", "dynamo,nosuch")
+    assert "names nosuch" in bench.setup_cache()["skip"]
+    monkeypatch.delenv("TORCH_OVERHEAD_COUNT_LAYERS")
+    counted.clear()
+    bench.setup_cache()
+    assert {job[0] for job in counted} == {"eager", "dynamo", "aot_eager", "inductor_cpp_wrapper"}  # the CPU's
