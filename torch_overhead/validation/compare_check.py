@@ -55,8 +55,9 @@ def _report_rows(path):
     return rows
 
 
-def _compare(args, workdir, tag, bench, cpus, jobs, env_b=()):
-    """Start one compare in its own project copy; returns ``(process, report path, log path)``."""
+def _compare(args, workdir, tag, bench, cpus, jobs, inject=None):
+    """Start one compare in its own project copy; returns ``(process, report path, log path)``.
+    ``inject``: the fraction side B spins (side A: the same wrapper, spinning 0), or None (A/A)."""
     project = main_command.copy_project(args.project_root, os.path.join(workdir, tag))
     report, log = os.path.join(project, "report.md"), os.path.join(project, "compare.log")
     cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", project, "--device", args.device,
@@ -65,8 +66,8 @@ def _compare(args, workdir, tag, bench, cpus, jobs, env_b=()):
            "--report", report, *[a for b in bench for a in ("--bench", b)],
            *[a for item in args.attribute or [] for a in ("--attribute", item)]]
     env = dict(os.environ, HOME=project)
-    if env_b:
-        cmd += ["--env-a", f"{settings.INJECT_US_ENV_VAR}=0", *[a for e in env_b for a in ("--env-b", e)]]
+    if inject is not None:
+        cmd += ["--env-a", f"{settings.INJECT_FRACTION_ENV_VAR}=0", "--env-b", f"{settings.INJECT_FRACTION_ENV_VAR}={inject:g}"]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -143,8 +144,8 @@ def _check(args, workdir, bench):
               flush=True)
 
     injected, inject_seconds, state = _wait(
-        [_compare(args, workdir, "injected", bench, args.cpu_affinity, args.jobs,
-                  [f"{settings.INJECT_FRACTION_ENV_VAR}={args.percent / 100:g}"])], "injected", args.keep)
+        [_compare(args, workdir, "injected", bench, args.cpu_affinity, args.jobs, args.percent / 100)],
+        "injected", args.keep)
     print(f"injected {args.percent:g}%: {state}", flush=True)
     measured = sorted({name for rows, _ in aa for name, row in rows.items() if row[1] is not None})
 
