@@ -22,11 +22,11 @@ On a noisy cloud machine, where stored medians drift between runs, this is the g
 """
 
 import os
-import re
 import subprocess
 import sys
 
 from ..lib import expected
+from ..lib.paired import read_report as paired_report
 from ..lib.recorded import RecordedResultsError, results_of_build
 
 UNITS = {"us_per_call": "us", "instruction_count": "instructions"}
@@ -88,10 +88,9 @@ def paired(args):
     if status not in (0, 1) or not os.path.exists(report_path):
         print(f"error: compare exited {status} (above); the gate has no verdict", file=sys.stderr)
         return 2
-    with open(report_path, encoding="utf-8") as f:
-        verdicts = re.findall(r"^\| `([^`]+)` \|.*\| ([^|]+) \|$", f.read(), re.M)
-    slower = [name for name, verdict in verdicts if verdict.strip() == "slower"]
-    unknown = [name for name, verdict in verdicts if verdict.strip().startswith("unknown")]
+    verdicts = {name: verdict for name, (_, _, verdict) in paired_report(report_path).items()}
+    slower = [name for name, verdict in verdicts.items() if verdict == "slower"]
+    unknown = [name for name, verdict in verdicts.items() if verdict.startswith("unknown")]
     print(f"gate against {args.baseline_python}: {len(slower)} slower, {len(unknown)} unknown of {len(verdicts)} "
           f"(report: {report_path})")
     if slower:

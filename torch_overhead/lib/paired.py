@@ -12,6 +12,7 @@ standard library has no signed-rank test and scipy is not a dependency (nor on t
 """
 
 import math
+import re
 import statistics
 
 CONFIDENCE = 0.95  # two-sided coverage of every interval
@@ -23,6 +24,20 @@ ESTIMATORS = {
     "q25": lambda samples: statistics.quantiles(samples, n=4, method="inclusive")[0] if len(samples) > 1 else samples[0],
 }
 VERDICTS = ("slower", "faster", "same", "unknown")
+
+
+def read_report(path):
+    """``{variant: (A us or None, B/A or None, verdict)}`` from the table of compare's Markdown
+    report (``commands/compare.py`` ``write_report``), for the tools that run compare in a
+    subprocess. The verdict cell is whole: "unknown: side B failed ...", "n/a: ..."."""
+    number = lambda text: float(text) if re.fullmatch(r"[0-9.]+", text) else None  # noqa: E731
+    rows = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("| `"):
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                rows[cells[0].strip("`")] = (number(cells[2]), number(cells[4]), cells[6])
+    return rows
 
 
 def estimate(samples, estimator="median"):

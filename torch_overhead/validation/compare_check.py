@@ -27,6 +27,7 @@ import tempfile
 import time
 
 from ..lib import main_command
+from ..lib.paired import read_report
 from ..lib.suite import settings
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
@@ -43,59 +44,38 @@ def _steal_and_total():
     return fields[7], sum(fields)
 
 
-def _report_rows(path):
-    """``{variant: (A us or None, B/A or None, verdict)}`` from compare's Markdown report."""
-    rows = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("| `"):
-                cells = [c.strip() for c in line.strip().strip("|").split("|")]
-                number = lambda text: float(text) if re.fullmatch(r"[0-9.]+", text) else None  # noqa: E731
-                rows[cells[0].strip("`")] = (number(cells[2]), number(cells[4]), cells[6])
-    return rows
-
-
-def _compare(args, workdir, tag, bench, cpus, jobs, inject=None):
-    """Start one compare in its own project copy; returns ``(process, report path, log path)``.
-    ``inject``: the fraction side B spins (side A: the same wrapper, spinning 0), or None (A/A)."""
+def _run(args, workdir, tag, bench, what, inject=None):
+    """One compare in its own project copy, to its end: ``(report rows, seconds, a line on the
+    machine meanwhile)``. ``inject``: the fraction side B spins (side A: the same wrapper,
+    spinning 0), or None (A/A). ``args.keep``: a folder to copy its report, output and state
+    (its samples) into, or None."""
     project = main_command.copy_project(args.project_root, os.path.join(workdir, tag))
     report, log = os.path.join(project, "report.md"), os.path.join(project, "compare.log")
     cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", project, "--device", args.device,
-           "--python", args.python, "--machine", MACHINE, "--pairing", "simultaneous", "--cpu-affinity", cpus,
-           "--jobs", str(jobs), "--budget-seconds", str(args.budget_seconds), "--band", str(args.band),
-           "--report", report, *[a for b in bench for a in ("--bench", b)],
+           "--python", args.python, "--machine", MACHINE, "--pairing", "simultaneous",
+           "--cpu-affinity", args.cpu_affinity, "--jobs", str(args.jobs), "--budget-seconds", str(args.budget_seconds),
+           "--band", str(args.band), "--report", report, *[a for b in bench for a in ("--bench", b)],
            *[a for item in args.attribute or [] for a in ("--attribute", item)]]
     env = dict(os.environ, HOME=project)
     if inject is not None:
         cmd += ["--env-a", f"{settings.INJECT_FRACTION_ENV_VAR}=0", "--env-b", f"{settings.INJECT_FRACTION_ENV_VAR}={inject:g}"]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    return proc, report, log
-
-
-def _wait(started, what, keep):
-    """Wait for ``[(proc, report, log)]``; the merged report rows and a line on the machine meanwhile.
-    ``keep``: a folder to copy each comparison's report, output and state (its samples) into, or None."""
     steal0, total0 = _steal_and_total()
     began = time.perf_counter()
-    rows = {}
-    for proc, report, log in started:
-        proc.wait()
-        if keep:
-            tag = os.path.basename(os.path.dirname(log))
-            for path in [report, log, *glob.glob(os.path.join(os.path.dirname(log), ".asv", "compare-*.json"))]:
-                if os.path.exists(path):
-                    shutil.copy(path, os.path.join(keep, f"{tag}-{os.path.basename(path)}"))
-        if proc.returncode not in (0, 1) or not os.path.exists(report):  # 1: some variant slower
-            with open(log) as f:
-                raise SystemExit(f"error: {what}: compare exited {proc.returncode}:\n{f.read()[-3000:]}")
-        rows.update(_report_rows(report))
-    steal1, total1 = _steal_and_total()
+    with open(log, "w") as out:
+        status = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
     seconds = time.perf_counter() - began
+    steal1, total1 = _steal_and_total()
+    if args.keep:
+        for path in [report, log, *glob.glob(os.path.join(project, ".asv", "compare-*.json"))]:
+            if os.path.exists(path):
+                shutil.copy(path, os.path.join(args.keep, f"{tag}-{os.path.basename(path)}"))
+    if status not in (0, 1) or not os.path.exists(report):  # 1: some variant slower
+        with open(log) as f:
+            raise SystemExit(f"error: {what}: compare exited {status}:\n{f.read()[-3000:]}")
     state = (f"{seconds:.0f} s; steal {100 * (steal1 - steal0) / max(total1 - total0, 1):.1f}%, "
              f"load {os.getloadavg()[0]:.1f}")
-    return rows, seconds, state
+    return read_report(report), seconds, state
 
 
 def _cell(row):
@@ -136,16 +116,13 @@ def _check(args, workdir, bench):
           f"band 1 +- {args.band}; budget {args.budget_seconds:.0f} s per comparison", flush=True)
     aa = []
     for i in range(args.repeats):
-        rows, seconds, state = _wait([_compare(args, workdir, f"aa{i}", bench, args.cpu_affinity, args.jobs)],
-                                     f"A/A {i + 1}", args.keep)
+        rows, seconds, state = _run(args, workdir, f"aa{i}", bench, f"A/A {i + 1}")
         aa.append((rows, seconds))
         verdicts = [v for _, _, v in rows.values()]
         print(f"A/A {i + 1}: {state}; " + ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts))),
               flush=True)
 
-    injected, inject_seconds, state = _wait(
-        [_compare(args, workdir, "injected", bench, args.cpu_affinity, args.jobs, args.percent / 100)],
-        "injected", args.keep)
+    injected, inject_seconds, state = _run(args, workdir, "injected", bench, "injected", args.percent / 100)
     print(f"injected {args.percent:g}%: {state}", flush=True)
     measured = sorted({name for rows, _ in aa for name, row in rows.items() if row[1] is not None})
 
