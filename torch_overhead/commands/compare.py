@@ -93,7 +93,7 @@ def lanes_of(cpus, jobs, pairing):
         return [Lane(None) for _ in range(jobs)]
     if len(cpus) % jobs:
         raise CompareError(f"--jobs {jobs} with {len(cpus)} CPUs in --cpu-affinity: give {jobs} CPUs (one per lane) "
-                           f"or a multiple, e.g. --cpu-affinity {os.cpu_count() - jobs}-{os.cpu_count() - 1}")
+                           f"or a multiple, e.g. --cpu-affinity {max(0, os.cpu_count() - jobs)}-{os.cpu_count() - 1}")
     size = len(cpus) // jobs
     if pairing == "simultaneous" and size > 2:
         raise CompareError(f"--cpu-affinity {','.join(map(str, cpus))}: with --pairing simultaneous give one CPU "
@@ -493,7 +493,8 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
     rng = random.Random()
     names = [name for name, _, _ in selected]
     spent_before = sum(r["seconds"] for r in state["rounds"])
-    wave_seconds = state["rounds"][-1]["seconds"] if state["rounds"] else 0  # the next wave's estimate
+    # The next wave's estimate: the last wave's time (its rounds share their start and split its time).
+    wave_seconds = sum(r["seconds"] for r in state["rounds"] if r["started"] == state["rounds"][-1]["started"])
 
     def stop():
         """Why no further round runs, or None."""
