@@ -142,10 +142,10 @@ def parse(argv):
     p.add_argument("--estimator", choices=sorted(paired.ESTIMATORS), default="median",
                    help="one process's figure from its samples (default: median, as asv)")
     p.add_argument("--report", help="write the Markdown report here")
-    p.add_argument("--pairing", choices=["back-to-back", "simultaneous"], default="back-to-back",
-                   help="back-to-back: per round and variant one side's process after the other's, in a random "
-                        "order (default); simultaneous: both at once, their sampling started together "
-                        "(--cpu-affinity: one CPU both share, or two, one each at random)")
+    p.add_argument("--pairing", choices=["back-to-back", "simultaneous"], default="simultaneous",
+                   help="simultaneous (default): both sides' processes at once, their sampling started together "
+                        "(--cpu-affinity: one CPU both share, or two, one each at random); back-to-back: one "
+                        "side's process after the other's, in a random order")
     p.add_argument("--jobs", type=int, default=1,
                    help="lanes of pairs run side by side, each on its own share of --cpu-affinity's CPUs "
                         "(e.g. --jobs 8 --cpu-affinity 8-15: one CPU per lane)")

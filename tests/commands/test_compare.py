@@ -136,6 +136,21 @@ def test_lanes_refuse_cpus_they_cannot_share(cpus, jobs, pairing, message):
         lanes_of(cpus, jobs, pairing)
 
 
+@pytest.mark.parametrize("lanes", [1, 2, 4, 5, 6])
+def test_a_wave_keeps_each_lane_busy_and_never_puts_two_pairs_of_a_variant_in_one_lane(lanes):
+    """As variants are decided the rest get more pairs a wave, up to two pairs a lane, each pair of a
+    variant in its own lane (run_wave deals task i to lane i % lanes, tasks round-major)."""
+    from torch_overhead.commands.compare import PAIRS_PER_LANE, pairs_of_each
+    for undecided in range(1, 11):
+        reps = pairs_of_each(undecided, lanes)
+        tasks = [(r, j) for r in range(reps) for j in range(undecided)]
+        for j in range(undecided):
+            used = [i % lanes for i, (_, v) in enumerate(tasks) if v == j]
+            assert len(set(used)) == len(used), (undecided, lanes, used)
+        assert reps == 1 or len(tasks) <= PAIRS_PER_LANE * lanes
+    assert pairs_of_each(2, 5) == 5 and pairs_of_each(4, 5) == 2 and pairs_of_each(10, 5) == 1
+
+
 def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
     """Same build, different settings: two asv environments, each holding every process's samples."""
     project, _, _ = injected
@@ -156,9 +171,10 @@ def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
 
 
 def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
-    """An A/A comparison (one interpreter, no settings): side B is recorded as ci-compare-b."""
+    """An A/A comparison (one interpreter, no settings; the pairing the other tests do not use): side B is
+    recorded as ci-compare-b."""
     project = make_project(tmp_path / "project")
-    cmd = compare_cmd(project, "--bench", EAGER, "--max-rounds", "2")
+    cmd = compare_cmd(project, "--bench", EAGER, "--max-rounds", "2", "--pairing", "back-to-back")
     job = terminal_job(cmd, env_for(project))
     deadline = time.time() + 600
     while not states(project) and time.time() < deadline and job.poll() is None:

@@ -4,8 +4,8 @@
 (or ``--env-b TORCHINDUCTOR_SOME_FLAG=1``) answers "is B slower than A?" per benchmark
 variant on a noisy machine, where a median compared with one recorded earlier is no answer
 (docs/paired-comparison.md). It runs in rounds: in each round, for each variant still
-undecided, one fresh benchmark process of each side back to back, in a fresh random order
-(recorded), or with ``--pairing simultaneous`` both at once (Duet benchmarking). The ratio of
+undecided, one fresh benchmark process of each side, both at once (Duet benchmarking), or with
+``--pairing back-to-back`` one after the other in a fresh random order (recorded). The ratio of
 the two processes' estimates is one paired observation; over the rounds each variant gets an
 interval of the ratio B/A (``lib/paired.py``) and a verdict: slower or faster (interval wholly
 beyond ``1 +- --band``), same (wholly within it), or unknown, which more rounds settle, up to
@@ -32,6 +32,7 @@ import datetime
 import hashlib
 import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -57,6 +58,14 @@ from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
 CONFIG = "asv.conf.json"
+# A wave of the headline's ten variants in five lanes runs two pairs a lane (15-19 s on the H200),
+# about as long as the next wave's servers take to import meanwhile.
+PAIRS_PER_LANE = 2
+# Both sides at once on one CPU take turns in scheduler slices of a few ms: a sample of the
+# suite's usual 50 calls (3 ms) mostly spans the other side's slice too, which dilutes a
+# difference between the sides by half. Samples of one timing (10 calls, 0.5 ms) mostly fall
+# within one side's slice, and more of them keep the median steady (docs/paired-comparison.md).
+SIMULTANEOUS_SAMPLING = {"number": 1, "repeat": (40, 200, 10.0)}
 DEFAULT_BENCH = "^" + settings.HEADLINE.replace(".", r"\.") + r"\("
 
 
@@ -256,6 +265,15 @@ def undecided(names, rounds, band, estimator):
     return out
 
 
+def pairs_of_each(undecided_count, lane_count):
+    """How many pairs of each undecided variant the next wave runs: up to PAIRS_PER_LANE pairs in
+    each lane, as a wave of all variants has, so that the last undecided variants get rounds as
+    fast as the first did; and no two pairs of one variant in one lane, whose servers they would
+    share (run_wave deals task i to lane i % lanes, so variant j's pairs land on r * count + j)."""
+    by_load = PAIRS_PER_LANE * lane_count // undecided_count
+    return max(1, min(by_load, lane_count // math.gcd(undecided_count, lane_count)))
+
+
 def run_wave(first, todo, reps, sides, lanes, servers, extra_params, rng, append):
     """Rounds ``first`` to ``first + reps - 1`` at once: ``reps`` pairs of each variant of ``todo``,
     dealt to the lanes, which run side by side (more lanes than undecided variants: several pairs
@@ -433,6 +451,8 @@ def compare(args):
             extra_params = main_command.asv_attributes(args.attribute, args.cpu_affinity)
         except ValueError as err:
             raise CompareError(f"{err}; e.g. --attribute repeat=10")
+        if args.pairing == "simultaneous":
+            extra_params = {**SIMULTANEOUS_SAMPLING, **extra_params}
         lanes = lanes_of(extra_params.get("cpu_affinity"), args.jobs, args.pairing)
         conf = Config.load(os.path.join(project_root, CONFIG))
         conf.results_dir = os.path.join(project_root, conf.results_dir)
@@ -522,7 +542,7 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
             todo_names = undecided(names, state["rounds"], args.band, args.estimator)
             todo = [item for item in selected if item[0] in todo_names]
             done = len(state["rounds"])
-            reps = max(1, len(lanes) // len(todo))
+            reps = pairs_of_each(len(todo), len(lanes))
             if args.max_rounds:
                 reps = min(reps, args.max_rounds - done)
             began = time.perf_counter()
