@@ -137,12 +137,14 @@ def pairs_of_state(state):
 
 
 if __name__ == "__main__":
-    # python -m torch_overhead.lib.paired STATE.json ...: each estimator's spread over the state's processes.
+    # python -m torch_overhead.lib.paired STATE.json[.gz] ...: each estimator's spread over the state's
+    # processes (states committed under docs/measurements are gzipped: 200 samples a process).
+    import gzip
     import json
     import sys
 
     for path in sys.argv[1:]:
-        with open(path) as f:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rt") as f:
             state = json.load(f)
         rounds = state["rounds"]
         print(f"{path}: {len(rounds)} rounds, " + ", ".join(f"{r['seconds']:.1f}" for r in rounds) + " s")

@@ -1,6 +1,6 @@
 """How far compare's verdicts hold on this machine: false alarms, sensitivity, cost, stability.
 
-``python -m torch_overhead compare-check --device cuda --jobs 10 --cpu-affinity 6-15
+``python -m torch_overhead compare-check --device cuda --jobs 5 --cpu-affinity 11-15
 [--repeats 5] [--percent 5] [--budget-seconds 300] [--neighbours N]``
 
 In throwaway copies of the project (nothing is recorded in this one), with compare's own command:
