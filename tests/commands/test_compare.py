@@ -136,6 +136,16 @@ def test_lanes_refuse_cpus_they_cannot_share(cpus, jobs, pairing, message):
         lanes_of(cpus, jobs, pairing)
 
 
+def test_both_sides_at_once_sample_one_timing_unless_told_otherwise():
+    """At once, a sample is one timing (it falls within one scheduler slice); --attribute wins;
+    back to back keeps the suite's own sampling."""
+    from torch_overhead.commands.compare import with_pairing_sampling
+    assert with_pairing_sampling("simultaneous", {"cpu_affinity": [1]}) == {
+        "number": 1, "repeat": (40, 200, 10.0), "cpu_affinity": [1]}
+    assert with_pairing_sampling("simultaneous", {"repeat": 5})["repeat"] == 5
+    assert with_pairing_sampling("back-to-back", {"repeat": 5}) == {"repeat": 5}
+
+
 @pytest.mark.parametrize("lanes", [1, 2, 4, 5, 6])
 def test_a_wave_keeps_each_lane_busy_and_never_puts_two_pairs_of_a_variant_in_one_lane(lanes):
     """As variants are decided the rest get more pairs a wave, up to two pairs a lane, each pair of a

@@ -265,6 +265,12 @@ def undecided(names, rounds, band, estimator):
     return out
 
 
+def with_pairing_sampling(pairing, attributes):
+    """asv attributes of every benchmark process: with both sides at once, SIMULTANEOUS_SAMPLING
+    under the user's own ``--attribute`` items."""
+    return {**SIMULTANEOUS_SAMPLING, **attributes} if pairing == "simultaneous" else attributes
+
+
 def pairs_of_each(undecided_count, lane_count):
     """How many pairs of each undecided variant the next wave runs: up to PAIRS_PER_LANE pairs in
     each lane, as a wave of all variants has, so that the last undecided variants get rounds as
@@ -451,8 +457,7 @@ def compare(args):
             extra_params = main_command.asv_attributes(args.attribute, args.cpu_affinity)
         except ValueError as err:
             raise CompareError(f"{err}; e.g. --attribute repeat=10")
-        if args.pairing == "simultaneous":
-            extra_params = {**SIMULTANEOUS_SAMPLING, **extra_params}
+        extra_params = with_pairing_sampling(args.pairing, extra_params)
         lanes = lanes_of(extra_params.get("cpu_affinity"), args.jobs, args.pairing)
         conf = Config.load(os.path.join(project_root, CONFIG))
         conf.results_dir = os.path.join(project_root, conf.results_dir)
