@@ -150,7 +150,10 @@ def own_cache_env(folder):
     folder read another count in each run (docs/instruction-counts.md)."""
     cache = f"{WARM_CACHE}-{os.path.basename(folder)}"
     shutil.rmtree(cache, ignore_errors=True)
-    shutil.copytree(WARM_CACHE, cache, ignore=shutil.ignore_patterns("locks"))
+    if os.path.isdir(WARM_CACHE):
+        shutil.copytree(WARM_CACHE, cache, ignore=shutil.ignore_patterns("locks"))
+    else:  # no Inductor layer among the jobs (TORCH_OVERHEAD_COUNT_LAYERS=eager,dynamo): nothing warmed
+        os.makedirs(cache)
     return counting_env(cache)
 
 

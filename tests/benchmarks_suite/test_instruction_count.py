@@ -64,6 +64,16 @@ def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
     assert 0 < counts["eager"]["calling_thread"] < 0.8 * first
 
 
+def test_a_run_counting_no_inductor_layer_gives_each_process_an_empty_cache(monkeypatch, tmp_path):
+    """TORCH_OVERHEAD_COUNT_LAYERS=eager,dynamo warms nothing: no warm cache to copy (the copy
+    failed there, 2026-12-04, and every layer of the run was skipped)."""
+    monkeypatch.setattr(ic, "WARM_CACHE", str(tmp_path / "never-warmed"))
+    ic.warm_inductor_cache([("eager", False, False, False, True)])
+    assert not os.path.exists(ic.WARM_CACHE)
+    env = ic.own_cache_env(str(tmp_path / "0"))
+    assert os.listdir(env["TORCHINDUCTOR_CACHE_DIR"]) == []
+
+
 def test_layers_a_machine_cannot_count_are_skipped_with_the_reason(monkeypatch):
     monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cpu")
     base, dynamic = (False, False, False, False), (False, False, False, True)
