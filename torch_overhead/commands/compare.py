@@ -58,13 +58,13 @@ from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
 CONFIG = "asv.conf.json"
-# A wave of the headline's ten variants in five lanes runs two pairs a lane (15-19 s on the H200),
-# about as long as the next wave's servers take to import meanwhile.
+# A wave of the headline's ten variants in five lanes runs two pairs a lane, about as long as the
+# next wave's servers take to import meanwhile (docs/paired-comparison.md, "Lanes").
 PAIRS_PER_LANE = 2
 # Both sides at once on one CPU take turns in scheduler slices of a few ms: a sample of the
-# suite's usual 50 calls (3 ms) mostly spans the other side's slice too, which dilutes a
-# difference between the sides by half. Samples of one timing (10 calls, 0.5 ms) mostly fall
-# within one side's slice, and more of them keep the median steady (docs/paired-comparison.md).
+# suite's usual five timings mostly spans the other side's slice too, which dilutes a difference
+# between the sides. Samples of one timing mostly fall within one side's slice, and more of them
+# keep the median steady (docs/paired-comparison.md).
 SIMULTANEOUS_SAMPLING = {"number": 1, "repeat": (40, 200, 10.0)}
 DEFAULT_BENCH = "^" + settings.HEADLINE.replace(".", r"\.") + r"\("
 

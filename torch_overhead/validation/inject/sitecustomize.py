@@ -82,9 +82,10 @@ if (_delay_us or _fraction) and "run_server" in sys.argv:  # unset or empty: no 
         torch.compile = _compile_with_overhead
 
     class _WrapOnImport(importlib.abc.MetaPathFinder):
-        """Wraps torch.compile once torch is imported, not here: importing torch at start-up would
-        run before the suite's own settings that must precede it (benchmarks/forkserver.py), and
-        with it the forkservers of the injected comparison on the H200 took 40 s a round, not 15."""
+        """Wraps torch.compile once the suite imports torch, not at start-up: the forkserver then
+        imports torch as in any run, after the settings that precede it (benchmarks/forkserver.py).
+        Imported here, it made the injected side's forkservers far slower to start on the H200
+        (docs/paired-comparison.md)."""
 
         def find_spec(self, name, path, target=None):
             if name != "torch":
