@@ -4,6 +4,7 @@ gate-sensitivity add to side B is really spent, in the forward call and in the b
 import os
 import runpy
 import statistics
+import subprocess
 import sys
 import time
 
@@ -77,3 +78,16 @@ def test_microseconds_are_spent_as_given_and_nothing_outside_the_forkserver(monk
     monkeypatch.setattr(torch, "compile", fake_compile)
     runpy.run_path(SITECUSTOMIZE)
     assert torch.compile is fake_compile
+
+
+def test_in_a_fresh_forkserver_torch_is_imported_by_the_suite_and_compile_then_wrapped():
+    """At interpreter start the folder on PYTHONPATH imports no torch (the suite's settings come
+    first, benchmarks/forkserver.py); torch.compile is wrapped when torch is imported."""
+    code = ("import sys\n"
+            "before = 'torch' in sys.modules\n"
+            "import torch\n"
+            "print(before, hasattr(torch.compile, '__wrapped__'))\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(SITECUSTOMIZE), TORCH_OVERHEAD_INJECT_FRACTION="0.05")
+    done = subprocess.run([sys.executable, "-c", code, "run_server"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.stdout.split() == ["False", "True"], done.stdout + done.stderr
