@@ -21,6 +21,7 @@ asv runs the counting once per suite run and class (``setup_cache``) and each va
 ``track_instructions_all_threads`` read their figures from there.
 """
 
+import contextlib
 import fcntl
 import importlib
 import json
@@ -178,6 +179,15 @@ def warm_inductor_cache(jobs, processes=None):
         list(pool.map(warm, [jobs[i::workers] for i in range(workers) if jobs[i::workers]]))
 
 
+@contextlib.contextmanager
+def caches_held():
+    """Held while warming and counting: the caches' paths are fixed (``own_cache_env``), so one
+    counting run at a time on a machine, whichever process or test runs it."""
+    with open(WARM_CACHE + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def headline_jobs():
     return [(HEADLINE_LAYER, *v) for v in VALID_VARIANTS]
 
@@ -188,8 +198,7 @@ def count_under_callgrind(jobs=None, calls=CALLS, processes=None):
     (``callgrind.count_side_by_side``). Raises callgrind.Unavailable."""
     jobs = [tuple(job) for job in (jobs or headline_jobs())]
     callgrind.find_valgrind()  # before the warm-up's minute: nothing to count with, nothing to warm
-    with open(WARM_CACHE + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the caches' paths are fixed: one counting run at a time
+    with caches_held():
         warm_inductor_cache(jobs, processes)
         targets = {job: ("benchmarks.instruction_count:layer_calls", job) for job in jobs}
         return callgrind.count_side_by_side(targets, own_cache_env, BLOCKS, calls, processes)
