@@ -639,7 +639,16 @@ class RoundServers:
         for spawners in self.spawners:
             for spawner in spawners.values():
                 spawner.interrupted = True  # asv would print the server's output: not needed
-                spawner.close()
+                try:
+                    spawner.close()
+                except ProcessLookupError:
+                    # asv signals the server's process group and stops at the first signal that finds
+                    # none (seen once in CI, leaving a server and its reader thread that kept compare
+                    # from exiting): finish what its close left undone.
+                    spawner.server_proc.kill()
+                    spawner.server_proc.wait()
+                    spawner.stdout_reader_thread.join()
+                    shutil.rmtree(spawner.tmp_dir, ignore_errors=True)
         self.spawners = []
         self.pool.shutdown(wait=False)  # closing the servers ends the imports' waits
         for barrier in self.barriers:
