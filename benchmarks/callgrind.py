@@ -166,9 +166,9 @@ def _all_cpus():
 
 def count_side_by_side(jobs, env, blocks, calls, processes=None):
     """``{key: counts or {"skip": reason}}`` for ``jobs`` = ``{key: (target, args)}``, each in its
-    own counting process, up to ``processes`` (default: one per CPU) at a time. ``env`` is the
-    processes' environment, or a function of a process's own folder (named by the job's
-    position in ``jobs``) that returns it. Raises
+    own counting process, up to ``processes`` (default: one per CPU) at a time. A key is a
+    string, the name of the process's own folder; ``env`` is the processes' environment, or a
+    function of that folder that returns it. Raises
     Unavailable when nothing can be counted; one process failing skips only its key."""
     valgrind = find_valgrind()
     workdir = tempfile.mkdtemp(prefix="callgrind-")
@@ -176,9 +176,9 @@ def count_side_by_side(jobs, env, blocks, calls, processes=None):
         shim = build_shim(valgrind, workdir)
 
         def one(item):
-            index, (key, (target, args)) = item
+            key, (target, args) = item
             _all_cpus()
-            folder = os.path.join(workdir, str(index))
+            folder = os.path.join(workdir, key)
             os.mkdir(folder)
             try:
                 own_env = env(folder) if callable(env) else env
@@ -188,6 +188,6 @@ def count_side_by_side(jobs, env, blocks, calls, processes=None):
 
         workers = processes or min(len(jobs), os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            return dict(pool.map(one, enumerate(jobs.items())))
+            return dict(pool.map(one, jobs.items()))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -26,6 +26,7 @@ import fcntl
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,13 +37,19 @@ from concurrent.futures import ThreadPoolExecutor
 from . import callgrind
 from .common import SEED_PARAM_NAMES, SEED_PARAMS, child_env, skip_invalid_variant, work
 from .device import device
-from .settings import COUNT_LAYERS_ENV_VAR, FLOOR_LAYERS, HEADLINE_LAYER, LAYERS, VALID_VARIANTS
+from .settings import COUNT_JOBS_ENV_VAR, FLOOR_LAYERS, HEADLINE_LAYER, LAYERS, VALID_VARIANTS
 
 # Per variant, BLOCKS blocks of CALLS counted calls; the figure is the smallest block mean
 # per call, as the seed takes the minimum of its 5 iterations: an occasional slow path
 # (a cache sweep, a weakref callback) then cannot move the figure between runs.
 BLOCKS = 5
 CALLS = 20
+# Under callgrind every job is counted in one process per memory layout, and the figure is their
+# mean: an unused environment variable of these lengths alone moved the CPU's base count by up
+# to 2.4% (the interpreter's heap is laid out differently), and so can any change of build
+# (measurement bias; docs/instruction-counts.md). The lengths are fixed: two runs repeat.
+LAYOUT_PADS = (0, 512, 4096)
+LAYOUT_PAD_ENV_VAR = "TORCH_OVERHEAD_LAYOUT_PAD"
 
 
 def _hardware_counter_works():
@@ -125,12 +132,23 @@ def count_with_hardware_counter(jobs, calls=CALLS):
     return counts
 
 
-WARM_CACHE = os.path.join(tempfile.gettempdir(), "torch-overhead-callgrind-inductor")
+WARM_CACHE = os.path.join(tempfile.gettempdir(), "torch-overhead-callgrind-caches")  # copies beside it: WARM_CACHE-<name>
 
 
-def counting_env(cache=WARM_CACHE):
-    """Environment of every process that compiles or counts for callgrind."""
-    return child_env(
+# The caller's variables a counting process gets; the others are left out, since the environment's
+# size alone moves counts (LAYOUT_PADS): asv's own variables, the commit under test, or a host
+# name that differs between machine starts would otherwise change the figure.
+PASSED_VARIABLES = re.compile(r"PATH|PYTHONPATH|HOME|TMPDIR|LANG|LC_\w+|LD_LIBRARY_PATH|LD_PRELOAD|VIRTUAL_ENV|CONDA_PREFIX|CC|"
+                              r"VALGRIND_LIB|(CUDA|NVIDIA|TRITON|TORCHINDUCTOR|OMP|MKL|KMP)_\w+|"
+                              r"TORCH_OVERHEAD_(DEVICE|INJECT_\w+)")
+
+
+def counting_env(cache):
+    """Environment of every process that compiles or counts for callgrind: the caller's variables
+    that ``PASSED_VARIABLES`` names, and these."""
+    env = {name: value for name, value in child_env().items() if PASSED_VARIABLES.fullmatch(name)}
+    return dict(
+        env,
         PYTHONHASHSEED="0",
         # One thread, as the seed's counts (Timer.collect_callgrind runs with num_threads=1).
         OMP_NUM_THREADS="1",
@@ -143,40 +161,54 @@ def counting_env(cache=WARM_CACHE):
     )
 
 
-def own_cache_env(folder):
-    """A counting process's environment, with its own copy of the warm Inductor cache: processes
+def warm_cache(job):
+    """One job's warm Inductor cache for this torch build, compiled by that job alone and kept: a
+    counting process reads the copy's files, and two compiles of one job write entries of other
+    names and sizes, which moved the CPU's base count by 1.5%; a cache shared by every job, or
+    by every build, made a count depend on what else had been compiled (2026-12-04)."""
+    import torch
+
+    return os.path.join(WARM_CACHE, torch.version.git_version[:12] if torch.version.git_version else torch.__version__,
+                        slot(job))
+
+
+def own_cache_env(folder, job, pad=0):
+    """A counting process's environment, with its own copy of ``job``'s warm cache: processes
     that loaded from one cache at the same moment (its file locks, likely) read different
     counts, where four started together from copies read one. The copy's path is the same
-    in every run (the job's position, the name of ``folder``): copies under a fresh temporary
-    folder read another count in each run (docs/instruction-counts.md)."""
+    in every run, whatever else the run counts (the folder's name: the job's ``slot`` and its
+    layout): copies under a fresh temporary folder read another count in each run
+    (docs/instruction-counts.md). ``pad``: the length of the layout's unused variable."""
     cache = f"{WARM_CACHE}-{os.path.basename(folder)}"
     shutil.rmtree(cache, ignore_errors=True)
-    if os.path.isdir(WARM_CACHE):
-        shutil.copytree(WARM_CACHE, cache, ignore=shutil.ignore_patterns("locks"))
-    else:  # no Inductor layer among the jobs (TORCH_OVERHEAD_COUNT_LAYERS=eager,dynamo): nothing warmed
+    if os.path.isdir(warm_cache(job)):
+        shutil.copytree(warm_cache(job), cache, ignore=shutil.ignore_patterns("locks"))
+    else:  # not an Inductor layer: nothing warmed
         os.makedirs(cache)
-    return counting_env(cache)
+    return dict(counting_env(cache), **{LAYOUT_PAD_ENV_VAR: "x" * pad})
 
 
 def warm_inductor_cache(jobs, processes=None):
-    """Compile every Inductor job once, natively, into the counting cache, in up to
-    ``processes`` (default: one per CPU) processes at once. A count taken in a process whose
-    compile missed the cache read 0.3% off one whose compile hit it (base variant, CPU): with
-    the cache warm, every counting process takes the same path."""
+    """Compile every Inductor job not yet warmed for this build, natively, each in a process of
+    its own into its cache (``warm_cache``), up to ``processes`` (default: one per CPU) at once. A count taken in
+    a process whose compile missed the cache read 0.3% off one whose compile hit it (base
+    variant, CPU): with the cache warm, every counting process takes the same path."""
     jobs = [tuple(job) for job in jobs if job[0] in INDUCTOR_LAYERS]
-    workers = max(1, min(len(jobs), processes or os.cpu_count() or 1))
 
-    def warm(share):
+    jobs = [job for job in jobs if not os.path.isdir(warm_cache(job))]
+
+    def warm(job):
+        partial = warm_cache(job) + ".partial"  # renamed once complete: an interrupted warm-up is redone
+        shutil.rmtree(partial, ignore_errors=True)
+        os.makedirs(partial)
         # A job that cannot compile (no C++ compiler for the C++ wrapper, say) is not warmed: its
         # counting process fails the same way and records the reason as that job's skip.
-        code = ("from benchmarks.instruction_count import layer_calls\n"
-                f"for job in {share!r}:\n"
-                "    try: layer_calls(*job)\n"
-                "    except Exception: pass\n")
-        subprocess.run([sys.executable, "-c", code], env=counting_env(), check=True, capture_output=True)
+        code = f"from benchmarks.instruction_count import layer_calls\ntry: layer_calls(*{job!r})\nexcept Exception: pass\n"
+        subprocess.run([sys.executable, "-c", code], env=counting_env(partial), check=True, capture_output=True)
+        os.rename(partial, warm_cache(job))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(warm, [jobs[i::workers] for i in range(workers) if jobs[i::workers]]))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), processes or os.cpu_count() or 1))) as pool:
+        list(pool.map(warm, jobs))
 
 
 @contextlib.contextmanager
@@ -192,16 +224,47 @@ def headline_jobs():
     return [(HEADLINE_LAYER, *v) for v in VALID_VARIANTS]
 
 
+def selected(jobs):
+    """Those of ``jobs`` the run records: the ones COUNT_JOBS_ENV_VAR lists (the runner's reading
+    of --bench), else all of them."""
+    listed = os.environ.get(COUNT_JOBS_ENV_VAR)
+    if listed is None:
+        return list(jobs)
+    chosen = {tuple(job) for job in json.loads(listed)}
+    return [job for job in jobs if tuple(job) in chosen]
+
+
+def slot(job):
+    """A job's name, the same in every run and of one length for all (the characters of its
+    cache copy's path count, ``own_cache_env``): the layer's position, then the variant's flags."""
+    return f"{list(LAYERS).index(job[0])}{''.join(str(int(flag)) for flag in job[1:])}"
+
+
+def mean_over_layouts(counts):
+    """One job's figures from its layouts' processes: their mean, each layout's calling-thread
+    count beside it (``layouts``), or the first layout's reason to skip."""
+    for each in counts:
+        if "skip" in each:
+            return each
+    figures = {key: sum(each[key] for each in counts) / len(counts) for key in ("calling_thread", "all_threads")}
+    return dict(figures, layouts=[each["calling_thread"] for each in counts])
+
+
 def count_under_callgrind(jobs=None, calls=CALLS, processes=None):
     """``{job: counts or {"skip": reason}}``, a job being ``(layer, *variant)`` (default: the
-    headline's variants): every job in its own callgrind process, side by side
-    (``callgrind.count_side_by_side``). Raises callgrind.Unavailable."""
-    jobs = [tuple(job) for job in (jobs or headline_jobs())]
+    headline's variants): every job in one callgrind process per layout (``LAYOUT_PADS``), side
+    by side (``callgrind.count_side_by_side``). Raises callgrind.Unavailable."""
+    jobs = [tuple(job) for job in (headline_jobs() if jobs is None else jobs)]
     callgrind.find_valgrind()  # before the warm-up's minute: nothing to count with, nothing to warm
+    layouts = {job: [f"{slot(job)}{k}" for k in range(len(LAYOUT_PADS))] for job in jobs}  # the processes' folders
     with caches_held():
         warm_inductor_cache(jobs, processes)
-        targets = {job: ("benchmarks.instruction_count:layer_calls", job) for job in jobs}
-        return callgrind.count_side_by_side(targets, own_cache_env, BLOCKS, calls, processes)
+        job_of = {name: job for job, names in layouts.items() for name in names}
+        targets = {name: ("benchmarks.instruction_count:layer_calls", job) for name, job in job_of.items()}
+        counts = callgrind.count_side_by_side(
+            targets, lambda folder: own_cache_env(folder, job_of[os.path.basename(folder)], LAYOUT_PADS[int(folder[-1])]),
+            BLOCKS, calls, processes)
+        return {job: mean_over_layouts([counts[name] for name in names]) for job, names in layouts.items()}
 
 
 def count(jobs):
@@ -225,7 +288,9 @@ class _Counts:
     def _read(self, cache, job):
         if "skip" in cache:
             raise NotImplementedError(cache["skip"])
-        self.counts = cache["counts"][json.dumps(job)]
+        self.counts = cache["counts"].get(json.dumps(job))
+        if self.counts is None:  # asv run directly, with a COUNT_JOBS_ENV_VAR of another selection
+            raise NotImplementedError(f"not counted in this run: {COUNT_JOBS_ENV_VAR} leaves it out")
         if "skip" in self.counts:
             raise NotImplementedError(self.counts["skip"])
 
@@ -254,7 +319,7 @@ class InstructionCount(_Counts):
     version = "instruction-count-1"
 
     def setup_cache(self):
-        return count(headline_jobs())
+        return count(selected(headline_jobs()))
 
     def setup(self, cache, requires_grad, inference_mode, backward, dynamic):
         skip_invalid_variant(requires_grad, inference_mode, backward)
@@ -271,29 +336,13 @@ class LayerInstructionCount(_Counts):
     version = "layer-instruction-count-1"
 
     def setup_cache(self):
-        chosen = counted_layers()
-        if isinstance(chosen, str):
-            return {"skip": chosen}
-        jobs = [(layer, *v) for layer in chosen for v in VALID_VARIANTS if layer_skip(layer, v) is None]
-        return count(jobs)
+        every = [(layer, *v) for layer in LAYERS if layer != HEADLINE_LAYER for v in VALID_VARIANTS]
+        return count([job for job in selected(every) if layer_skip(job[0], job[1:]) is None])
 
     def setup(self, cache, layer, requires_grad, inference_mode, backward, dynamic):
         skip_invalid_variant(requires_grad, inference_mode, backward)
         reason = layer_skip(layer, (requires_grad, inference_mode, backward, dynamic))
         if reason:
             raise NotImplementedError(reason)
-        if "counts" in cache and json.dumps([layer, requires_grad, inference_mode, backward, dynamic]) not in cache["counts"]:
-            raise NotImplementedError(f"not counted in this run ({COUNT_LAYERS_ENV_VAR}); select the counted "
-                                      "layers with --bench too, or this n/a replaces their recorded counts")
         self._read(cache, [layer, requires_grad, inference_mode, backward, dynamic])
 
-
-def counted_layers():
-    """The layers LayerInstructionCount counts: those COUNT_LAYERS_ENV_VAR names, else all; a
-    string (the reason every count is skipped) when it names a layer that does not exist."""
-    every = [layer for layer in LAYERS if layer != HEADLINE_LAYER]
-    named = [x.strip() for x in os.environ.get(COUNT_LAYERS_ENV_VAR, "").split(",") if x.strip()]
-    unknown = [x for x in named if x not in every]
-    if unknown:
-        return f"{COUNT_LAYERS_ENV_VAR} names {', '.join(unknown)}: give some of {', '.join(every)}"
-    return [layer for layer in every if layer in named] if named else every

@@ -22,9 +22,9 @@ PAIR_BARRIER_ENV_VAR = "TORCH_OVERHEAD_PAIR_BARRIER"  # set by `compare --pairin
 PINNING_ENV_VAR = "TORCH_OVERHEAD_PINNING"
 # Set by the user: the valgrind executable the instruction counts run under (else valgrind on PATH).
 VALGRIND_ENV_VAR = "TORCH_OVERHEAD_VALGRIND"
-# Set by the user: the layers LayerInstructionCount counts in this run (comma-separated; default all),
-# so that the per-layer counts can be recorded over several runs (docs/instruction-counts.md).
-COUNT_LAYERS_ENV_VAR = "TORCH_OVERHEAD_COUNT_LAYERS"
+# Set by the runner from --bench: the counting jobs, [layer, *variant] as JSON, of the instruction-count
+# variants the run records (unset: all). A run counts only what it records: one process per job.
+COUNT_JOBS_ENV_VAR = "TORCH_OVERHEAD_COUNT_JOBS"
 
 # The seed's variants, as asv parameters.
 SEED_PARAMS = ([False, True], [False, True], [False, True], [False, True])

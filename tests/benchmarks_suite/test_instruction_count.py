@@ -57,7 +57,8 @@ def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
     jobs["eager"] = ("benchmarks.instruction_count:layer_calls", ("eager",) + job[1:])
     with ic.caches_held():  # a counting run of another test beside it would write the same cache copies
         ic.warm_inductor_cache([job])
-        counts = callgrind.count_side_by_side(jobs, ic.own_cache_env, blocks=2, calls=5, processes=3)
+        counts = callgrind.count_side_by_side(jobs, lambda folder: ic.own_cache_env(folder, jobs[os.path.basename(folder)][1]),
+                                              blocks=2, calls=5, processes=3)
     first, second = counts["a"]["calling_thread"], counts["b"]["calling_thread"]
     assert 50_000 < first < 1_000_000  # about 201,000 on torch 2.13 CPU
     assert first == second
@@ -66,12 +67,13 @@ def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
 
 
 def test_a_run_counting_no_inductor_layer_gives_each_process_an_empty_cache(monkeypatch, tmp_path):
-    """TORCH_OVERHEAD_COUNT_LAYERS=eager,dynamo warms nothing: no warm cache to copy (the copy
+    """A run counting eager and Dynamo alone warms nothing: no warm cache to copy (the copy
     failed there, 2026-12-04, and every layer of the run was skipped)."""
     monkeypatch.setattr(ic, "WARM_CACHE", str(tmp_path / "never-warmed"))
-    ic.warm_inductor_cache([("eager", False, False, False, True)])
-    assert not os.path.exists(ic.WARM_CACHE)
-    env = ic.own_cache_env(str(tmp_path / "0"))
+    job = ("eager", False, False, False, True)
+    ic.warm_inductor_cache([job])
+    assert not os.path.exists(ic.warm_cache(job))
+    env = ic.own_cache_env(str(tmp_path / "0"), job)
     assert os.listdir(env["TORCHINDUCTOR_CACHE_DIR"]) == []
 
 
@@ -149,25 +151,84 @@ def test_a_variant_whose_process_crashed_is_skipped_with_the_reason():
     assert bench.track_instructions_all_threads(cache, True, False, False, False) == 2.0
 
 
-def test_the_counted_layers_can_be_chosen_for_one_run(monkeypatch):
-    """TORCH_OVERHEAD_COUNT_LAYERS splits the per-layer counts over several runs (a GPU machine's
-    run may be limited in time): only the named layers are counted; a layer not counted is n/a
-    with the reason; a name that is no layer skips the whole count, naming the layers."""
+def test_a_run_counts_only_what_its_bench_patterns_select(monkeypatch):
+    """The runner reads --bench into the counting jobs (asv tells ``setup_cache`` nothing of the
+    selection): a run selecting two layers, or one variant, counts those processes alone, and
+    the per-layer counts can be recorded over several runs (a GPU machine's calls are short)."""
+    from torch_overhead.lib.benchmark_env import benchmark_env, counted_jobs
+
     monkeypatch.setenv("TORCH_OVERHEAD_DEVICE", "cpu")
     counted = []
     monkeypatch.setattr(ic, "count", lambda jobs: counted.extend(jobs) or {
         "how": "test", "counts": {ic.json.dumps(list(job)): {"calling_thread": 1.0} for job in jobs}})
-    bench = ic.LayerInstructionCount()
-    monkeypatch.setenv("TORCH_OVERHEAD_COUNT_LAYERS", "dynamo, eager")
-    cache = bench.setup_cache()
-    assert {job[0] for job in counted} == {"eager", "dynamo"} and len(counted) == 5 + 10
-    bench.setup(cache, "dynamo", *BASE)
-    assert bench.track_instructions(cache, "dynamo", *BASE) == 1.0
+    layers, headline = ic.LayerInstructionCount(), ic.InstructionCount()
+
+    def select(*patterns):
+        counted.clear()
+        env = benchmark_env("cpu", "0" * 12, os.path.dirname(os.path.dirname(HERE)), list(patterns))
+        monkeypatch.setenv(ic.COUNT_JOBS_ENV_VAR, env[ic.COUNT_JOBS_ENV_VAR])
+        return layers.setup_cache(), headline.setup_cache()
+
+    cache, _ = select(r"^instruction_count\.LayerInstructionCount\.[a-z_]+\('(eager|dynamo)'")
+    assert {job[0] for job in counted} == {"eager", "dynamo"} and len(counted) == 5 + 10  # eager has no dynamic
+    layers.setup(cache, "dynamo", *BASE)
+    assert layers.track_instructions(cache, "dynamo", *BASE) == 1.0
     with pytest.raises(NotImplementedError, match="not counted in this run"):
-        bench.setup(cache, "aot_eager", *BASE)
-    monkeypatch.setenv("TORCH_OVERHEAD_COUNT_LAYERS", "dynamo,nosuch")
-    assert "names nosuch" in bench.setup_cache()["skip"]
-    monkeypatch.delenv("TORCH_OVERHEAD_COUNT_LAYERS")
+        layers.setup(cache, "aot_eager", *BASE)
+    select(r"\('dynamo', False, False, False, True\)$", r"^instruction_count\.InstructionCount\..*\(True, False, True, True\)")
+    assert counted == [("dynamo", False, False, False, True), ("inductor", True, False, True, True)]
+    select(r"^runtime_overhead\.")
+    assert counted == []
+    assert counted_jobs([]) is None
+    monkeypatch.delenv(ic.COUNT_JOBS_ENV_VAR)
     counted.clear()
-    bench.setup_cache()
+    layers.setup_cache()
     assert {job[0] for job in counted} == {"eager", "dynamo", "aot_eager", "inductor_cpp_wrapper"}  # the CPU's
+
+
+def test_every_job_is_counted_in_each_memory_layout_and_averaged(monkeypatch, tmp_path):
+    """An unused variable's length alone moved a count by 2.4% (the heap's layout): each job runs
+    once per LAYOUT_PADS length, in folders named alike in every run, and reads their mean; a
+    layout that fails skips the job with its reason."""
+    monkeypatch.setattr(ic, "WARM_CACHE", str(tmp_path / "warm"))
+    monkeypatch.setattr(ic, "warm_inductor_cache", lambda jobs, processes: None)
+    monkeypatch.setattr(callgrind, "find_valgrind", lambda: "valgrind")
+    seen = {}
+
+    def side_by_side(targets, env, blocks, calls, processes):
+        for name in targets:
+            seen[name] = len(env(str(tmp_path / name))[ic.LAYOUT_PAD_ENV_VAR])
+        return {name: {"skip": "crashed"} if name.startswith("5") and name.endswith("2") else
+                {"calling_thread": 100.0 + seen[name], "all_threads": 200.0 + seen[name]} for name in targets}
+
+    monkeypatch.setattr(callgrind, "count_side_by_side", side_by_side)
+    base, cpp = ("inductor", *BASE), ("inductor_cpp_wrapper", *BASE)
+    counts = ic.count_under_callgrind([base, cpp])
+    assert sorted(seen.items()) == [("30000" + str(k), pad) for k, pad in enumerate(ic.LAYOUT_PADS)] + [
+        ("50000" + str(k), pad) for k, pad in enumerate(ic.LAYOUT_PADS)]
+    mean = sum(ic.LAYOUT_PADS) / len(ic.LAYOUT_PADS)
+    assert counts[base] == {"calling_thread": 100 + mean, "all_threads": 200 + mean,
+                            "layouts": [100.0 + pad for pad in ic.LAYOUT_PADS]}
+    assert counts[cpp] == {"skip": "crashed"}
+
+
+def test_a_job_is_warmed_once_per_build_and_its_cache_kept(monkeypatch, tmp_path):
+    """Two compiles of one job write cache entries of other names and sizes, which moved a count
+    by 1.5%: a job's warm cache is compiled once for the build and read by every later run."""
+    monkeypatch.setattr(ic, "WARM_CACHE", str(tmp_path / "warm"))
+    compiled = []
+
+    def compile_into(command, env, **kwargs):
+        compiled.append(env["TORCHINDUCTOR_CACHE_DIR"])
+        with open(os.path.join(env["TORCHINDUCTOR_CACHE_DIR"], "entry"), "w") as f:
+            f.write(str(len(compiled)))
+
+    monkeypatch.setattr(ic.subprocess, "run", compile_into)
+    base, dynamic = ("inductor", *BASE), ("inductor", False, False, False, True)
+    ic.warm_inductor_cache([base])
+    ic.warm_inductor_cache([base, dynamic, ("eager", *BASE)])
+    assert len(compiled) == 2 and ic.slot(dynamic) in ic.warm_cache(dynamic)
+    with open(os.path.join(ic.warm_cache(base), "entry")) as f:
+        assert f.read() == "1"
+    env = ic.own_cache_env(str(tmp_path / (ic.slot(base) + "0")), base)
+    assert os.listdir(env["TORCHINDUCTOR_CACHE_DIR"]) == ["entry"]

@@ -36,9 +36,11 @@ out, job = sys.argv[1], tuple(json.loads(sys.argv[2]))
 try:
     valgrind = callgrind.find_valgrind()
     shim = callgrind.build_shim(valgrind, out)
-    ic.warm_inductor_cache([job])
-    counts = callgrind.count_one(valgrind, shim, "benchmarks.instruction_count:layer_calls", job,
-                                 ic.counting_env(), out, ic.BLOCKS, ic.CALLS)
+    with ic.caches_held():
+        ic.warm_inductor_cache([job])
+        env = ic.own_cache_env(ic.slot(job) + "0", job)  # the cache copy of the counts' first layout
+        counts = callgrind.count_one(valgrind, shim, "benchmarks.instruction_count:layer_calls", job,
+                                     env, out, ic.BLOCKS, ic.CALLS)
 except (callgrind.Unavailable, callgrind.Crashed) as err:
     print(json.dumps({"error": str(err)}))
 else:

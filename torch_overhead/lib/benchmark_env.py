@@ -4,6 +4,7 @@ Shared by the commands that start benchmark processes (``run`` through ``asv run
 ``compare`` through asv's forkserver directly).
 """
 
+import json
 import os
 import re
 import shutil
@@ -41,11 +42,36 @@ def asv_runner_path(project_root):
     return shim
 
 
+def benchmark_pythonpath(project_root):
+    """A benchmark process's PYTHONPATH: asv_runner's folder, then the caller's."""
+    return os.pathsep.join(p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p)
+
+
 def runs_cpp_wrapper(patterns):
     """Whether ``asv run --bench`` with these patterns (none: every benchmark) runs any of the
     C++-wrapper layer: then the forkserver probes the CPU's vector instruction sets once, which
     every one of that layer's processes would otherwise do again (``benchmarks/forkserver.py``)."""
     return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
+
+
+def counted_jobs(patterns):
+    """The counting jobs, ``[layer, *variant]``, of the instruction-count variants that ``asv run
+    --bench`` with these patterns runs (asv matches ``name(param, ...)``), or None for every one:
+    ``setup_cache`` counts a whole class at once, and asv tells it nothing of the selection."""
+    if not patterns:
+        return None
+    classes = {"InstructionCount": [settings.HEADLINE_LAYER],
+               "LayerInstructionCount": [layer for layer in settings.LAYERS if layer != settings.HEADLINE_LAYER]}
+    jobs = []
+    for cls, layers in classes.items():
+        for layer in layers:
+            for variant in settings.VALID_VARIANTS:
+                params = ([repr(layer)] if cls == "LayerInstructionCount" else []) + [str(v) for v in variant]
+                names = [f"instruction_count.{cls}.{method}({', '.join(params)})"
+                         for method in ("track_instructions", "track_instructions_all_threads")]
+                if any(re.search(p, name) for p in patterns for name in names):
+                    jobs.append([layer, *variant])
+    return jobs
 
 
 def env_tags(device, pinning=""):
@@ -65,9 +91,12 @@ def benchmark_env(device, commit, project_root, patterns, pinning=""):
         env[settings.PINNING_ENV_VAR] = pinning
     env[settings.COMMIT_ENV_VAR] = commit
     env[settings.CPP_WRAPPER_ENV_VAR] = "1" if runs_cpp_wrapper(patterns) else "0"
+    jobs = counted_jobs(patterns)
+    env.pop(settings.COUNT_JOBS_ENV_VAR, None)
+    if jobs is not None:
+        env[settings.COUNT_JOBS_ENV_VAR] = json.dumps(jobs)
     # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others
     # replace it with ASV_PYTHONPATH): set both.
-    path = os.pathsep.join(p for p in (asv_runner_path(project_root), os.environ.get("PYTHONPATH")) if p)
-    env["PYTHONPATH"] = env["ASV_PYTHONPATH"] = path
+    env["PYTHONPATH"] = env["ASV_PYTHONPATH"] = benchmark_pythonpath(project_root)
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -5,7 +5,8 @@ counting of ``benchmarks/instruction_count.py`` ``--runs`` times (each run count
 seed variant, up to ``--processes`` at once; default one per CPU) and prints each run's
 wall time, then per variant each run's instructions per call on the calling thread (the
 seed's figure) and the spread, (max - min) / min, whose target is 0.1%, and the count
-over all threads. ``--recorded MACHINE`` sets the counts that machine's newest results
+over all threads, and how far apart the memory layouts that each figure averages read
+(``LAYOUT_PADS``, first counted run). ``--recorded MACHINE`` sets the counts that machine's newest results
 hold (the main command's run) beside them, as one more run.
 """
 
@@ -13,6 +14,7 @@ import os
 import sys
 import time
 
+from ..lib.benchmark_env import benchmark_pythonpath
 from ..lib.recorded import RecordedResultsError, latest_results, result_by_variant
 from ..lib.suite import settings
 
@@ -22,6 +24,8 @@ COUNTS = "instruction_count.InstructionCount.track_instructions"
 def main(args):
     sys.path.insert(0, args.project_root)
     os.environ[settings.DEVICE_ENV_VAR] = "cpu" if args.device == "auto" else args.device
+    # The counting processes' PYTHONPATH as in a benchmark process: the same environment, the same counts.
+    os.environ["PYTHONPATH"] = benchmark_pythonpath(args.project_root)
     from benchmarks import callgrind
     from benchmarks.instruction_count import count_under_callgrind, headline_jobs
 
@@ -52,7 +56,7 @@ def main(args):
               + ", ".join(f"{settings.flags_name(v)} {c.get('calling_thread', float('nan')):,.0f}" for v, c in runs[-1].items()),
               flush=True)
     print(" | ".join(settings.SEED_PARAM_NAMES) + " | "
-          + " | ".join(names) + f" | spread % | all threads ({names[0]})")
+          + " | ".join(names) + f" | spread % | all threads ({names[0]}) | layouts apart %")
     worst = 0.0
     for variant in settings.VALID_VARIANTS:
         counts = [run.get(variant, {}).get("calling_thread") for run in runs]
@@ -64,7 +68,9 @@ def main(args):
             continue
         spread = (max(counts) - min(counts)) / min(counts) * 100
         worst = max(worst, spread)
+        layouts = runs[-args.runs].get(variant, {}).get("layouts", [float("nan")])
         print(" | ".join(str(v) for v in variant) + " | " + " | ".join(f"{c:,.0f}" for c in counts)
-              + f" | {spread:.3f} | {runs[0][variant].get('all_threads', float('nan')):,.0f}")
+              + f" | {spread:.3f} | {runs[0][variant].get('all_threads', float('nan')):,.0f}"
+              + f" | {(max(layouts) - min(layouts)) / min(layouts) * 100:.2f}")
     print(f"worst spread: {worst:.3f}% (target <= 0.1%)")
     return 0
