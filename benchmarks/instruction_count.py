@@ -45,9 +45,9 @@ from .settings import COUNT_JOBS_ENV_VAR, FLOOR_LAYERS, HEADLINE_LAYER, LAYERS, 
 BLOCKS = 5
 CALLS = 20
 # Under callgrind every job is counted in one process per memory layout, and the figure is their
-# mean: an unused environment variable of these lengths alone moved the CPU's base count by up
-# to 2.4% (the interpreter's heap is laid out differently), and so can any change of build
-# (measurement bias; docs/instruction-counts.md). The lengths are fixed: two runs repeat.
+# mean: an unused environment variable's length alone moves a count, since CPython's address-keyed
+# tables collide differently, and so does any change of build (docs/instruction-counts.md, "What
+# moves a count"). The lengths are fixed: two runs repeat.
 LAYOUT_PADS = (0, 512, 4096)
 LAYOUT_PAD_ENV_VAR = "TORCH_OVERHEAD_LAYOUT_PAD"
 
@@ -164,8 +164,8 @@ def counting_env(cache):
 def warm_cache(job):
     """One job's warm Inductor cache for this torch build, compiled by that job alone and kept: a
     counting process reads the copy's files, and two compiles of one job write entries of other
-    names and sizes, which moved the CPU's base count by 1.5%; a cache shared by every job, or
-    by every build, made a count depend on what else had been compiled (2026-12-04)."""
+    names and sizes, which moved counts; a cache shared by every job, or by every build, made a
+    count depend on what else had been compiled (docs/instruction-counts.md)."""
     import torch
 
     return os.path.join(WARM_CACHE, torch.version.git_version[:12] if torch.version.git_version else torch.__version__,
@@ -190,12 +190,10 @@ def own_cache_env(folder, job, pad=0):
 
 def warm_inductor_cache(jobs, processes=None):
     """Compile every Inductor job not yet warmed for this build, natively, each in a process of
-    its own into its cache (``warm_cache``), up to ``processes`` (default: one per CPU) at once. A count taken in
-    a process whose compile missed the cache read 0.3% off one whose compile hit it (base
-    variant, CPU): with the cache warm, every counting process takes the same path."""
-    jobs = [tuple(job) for job in jobs if job[0] in INDUCTOR_LAYERS]
-
-    jobs = [job for job in jobs if not os.path.isdir(warm_cache(job))]
+    its own into its cache (``warm_cache``), up to ``processes`` (default: one per CPU) at once: a
+    count taken in a process whose compile missed the cache read off one whose compile hit it;
+    with the cache warm, every counting process takes the same path."""
+    jobs = [tuple(job) for job in jobs if job[0] in INDUCTOR_LAYERS and not os.path.isdir(warm_cache(job))]
 
     def warm(job):
         partial = warm_cache(job) + ".partial"  # renamed once complete: an interrupted warm-up is redone
