@@ -193,17 +193,18 @@ def warm_inductor_cache(jobs, processes=None):
     its own into its cache (``warm_cache``), up to ``processes`` (default: one per CPU) at once: a
     count taken in a process whose compile missed the cache read off one whose compile hit it;
     with the cache warm, every counting process takes the same path."""
-    jobs = [tuple(job) for job in jobs if job[0] in INDUCTOR_LAYERS and not os.path.isdir(warm_cache(job))]
+    jobs = [tuple(job) for job in jobs if job[0] in INDUCTOR_LAYERS and not os.path.exists(warm_cache(job) + ".done")]
 
     def warm(job):
-        partial = warm_cache(job) + ".partial"  # renamed once complete: an interrupted warm-up is redone
-        shutil.rmtree(partial, ignore_errors=True)
-        os.makedirs(partial)
+        # Compiled in place, not renamed once complete: cached C++ sources include headers by the
+        # absolute path they were compiled at (torch 2.5.1). The marker says the compile finished.
+        shutil.rmtree(warm_cache(job), ignore_errors=True)
+        os.makedirs(warm_cache(job))
         # A job that cannot compile (no C++ compiler for the C++ wrapper, say) is not warmed: its
         # counting process fails the same way and records the reason as that job's skip.
         code = f"from benchmarks.instruction_count import layer_calls\ntry: layer_calls(*{job!r})\nexcept Exception: pass\n"
-        subprocess.run([sys.executable, "-c", code], env=counting_env(partial), check=True, capture_output=True)
-        os.rename(partial, warm_cache(job))
+        subprocess.run([sys.executable, "-c", code], env=counting_env(warm_cache(job)), check=True, capture_output=True)
+        open(warm_cache(job) + ".done", "w").close()
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), processes or os.cpu_count() or 1))) as pool:
         list(pool.map(warm, jobs))

@@ -48,8 +48,10 @@ def test_one_crashing_process_skips_only_its_own_figure():
 
 def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
     """Two processes of the compiled inference_mode variant started at once, each from its own
-    copy of the warm Inductor cache, as the suite counts: equal. (From one shared cache, two
-    such processes read 200,967 and 197,738 on the CPU, 2026-12-03.) Beside them, the same
+    copy of the warm Inductor cache, as the suite counts: within 0.5%. (From one shared cache,
+    two such processes read 200,967 and 197,738 on the CPU, 2026-12-03; from copies, equal on a
+    quiet host, and 0.04% and 0.17% apart on loaded 2-core hosts, 2026-12-04, cause not
+    traced: docs/instruction-counts.md.) Beside them, the same
     variant at the eager layer: the same ``a + 1`` without Dynamo's guards and Inductor's
     wrapper, so fewer instructions."""
     job = ("inductor", False, True, False, False)
@@ -61,7 +63,7 @@ def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
                                               blocks=2, calls=5, processes=3)
     first, second = counts["a"]["calling_thread"], counts["b"]["calling_thread"]
     assert 50_000 < first < 1_000_000  # about 201,000 on torch 2.13 CPU
-    assert first == second
+    assert abs(first - second) <= 0.005 * first
     assert counts["a"]["all_threads"] == first  # no other thread works in a CPU forward call
     assert 0 < counts["eager"]["calling_thread"] < 0.8 * first
 
@@ -227,7 +229,7 @@ def test_a_job_is_warmed_once_per_build_and_its_cache_kept(monkeypatch, tmp_path
     base, dynamic = ("inductor", *BASE), ("inductor", False, False, False, True)
     ic.warm_inductor_cache([base])
     ic.warm_inductor_cache([base, dynamic, ("eager", *BASE)])
-    assert len(compiled) == 2 and ic.slot(dynamic) in ic.warm_cache(dynamic)
+    assert compiled == [ic.warm_cache(base), ic.warm_cache(dynamic)]  # in place: C++ sources name their headers' paths
     with open(os.path.join(ic.warm_cache(base), "entry")) as f:
         assert f.read() == "1"
     env = ic.own_cache_env(str(tmp_path / (ic.slot(base) + "0")), base)
