@@ -198,13 +198,14 @@ def warm_inductor_cache(jobs, processes=None):
     def warm(job):
         # Compiled in place, not renamed once complete: cached C++ sources include headers by the
         # absolute path they were compiled at (torch 2.5.1). The marker says the compile finished.
-        shutil.rmtree(warm_cache(job), ignore_errors=True)
-        os.makedirs(warm_cache(job))
+        cache = warm_cache(job)
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache)
         # A job that cannot compile (no C++ compiler for the C++ wrapper, say) is not warmed: its
         # counting process fails the same way and records the reason as that job's skip.
         code = f"from benchmarks.instruction_count import layer_calls\ntry: layer_calls(*{job!r})\nexcept Exception: pass\n"
-        subprocess.run([sys.executable, "-c", code], env=counting_env(warm_cache(job)), check=True, capture_output=True)
-        open(warm_cache(job) + ".done", "w").close()
+        subprocess.run([sys.executable, "-c", code], env=counting_env(cache), check=True, capture_output=True)
+        open(cache + ".done", "w").close()
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), processes or os.cpu_count() or 1))) as pool:
         list(pool.map(warm, jobs))

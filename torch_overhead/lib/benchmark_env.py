@@ -13,12 +13,18 @@ import asv_runner
 
 from .suite import settings
 
-# The C++-wrapper layer's benchmark names as asv matches --bench patterns against them: bare,
-# and with each of the seed's parameter sets.
+
+def asv_name(benchmark, params=None):
+    """A benchmark's name as asv matches --bench patterns against it: ``name(param, ...)`` with
+    each parameter's repr for one parameter set, the bare name without one."""
+    return benchmark if params is None else f"{benchmark}({', '.join(map(repr, params))})"
+
+
+# The C++-wrapper layer's benchmark names: bare, and with each of the seed's parameter sets.
 CPP_WRAPPER_NAMES = [
-    f"layers.InductorCppWrapper.{method}{params}"
+    asv_name(f"layers.InductorCppWrapper.{method}", params)
     for method in ("time_add1", "time_add1_synchronized")
-    for params in [""] + [f"({', '.join(map(str, variant))})" for variant in settings.VARIANTS]
+    for params in [None, *settings.VARIANTS]
 ]
 
 
@@ -66,8 +72,8 @@ def counted_jobs(patterns):
     for cls, layers in classes.items():
         for layer in layers:
             for variant in settings.VALID_VARIANTS:
-                params = ([repr(layer)] if cls == "LayerInstructionCount" else []) + [str(v) for v in variant]
-                names = [f"instruction_count.{cls}.{method}({', '.join(params)})"
+                params = ([layer] if cls == "LayerInstructionCount" else []) + list(variant)
+                names = [asv_name(f"instruction_count.{cls}.{method}", params)
                          for method in ("track_instructions", "track_instructions_all_threads")]
                 if any(re.search(p, name) for p in patterns for name in names):
                     jobs.append([layer, *variant])
