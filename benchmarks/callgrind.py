@@ -17,9 +17,9 @@ all counted calls (and the untimed work between them) divided by their number is
 adds per call.
 """
 
+import compileall
 import glob
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -133,12 +133,14 @@ def count_one(valgrind, shim, target, args, env, workdir, blocks, calls):
     call: the calling thread's smallest block mean (the seed takes the minimum of its
     iterations), and that plus the other threads' mean per call. Raises Crashed."""
     out = os.path.join(workdir, "callgrind.out")
+    # The process must load this package from its bytecode, as after any earlier run: one that
+    # compiled it from source (the first after a clone or an edit) lays out its heap otherwise
+    # and reads another count (docs/instruction-counts.md, "What moves a count").
+    compileall.compile_dir(os.path.dirname(os.path.abspath(__file__)), quiet=2)
     code = (f"from benchmarks.callgrind import count_here; "
             f"count_here({shim!r}, {target!r}, {list(args)!r}, {blocks}, {calls})")
-    # No address randomization: with it, hash-table layouts and so counts move between processes.
-    fixed = ["setarch", platform.machine(), "--addr-no-randomize"] if shutil.which("setarch") else []
     grind = subprocess.run(
-        [*fixed, valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=yes",
+        [valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=yes",
          "--separate-threads=yes", f"--callgrind-out-file={out}", sys.executable, "-c", code],
         env=valgrind_env(valgrind, env), cwd=workdir, capture_output=True, text=True,
     )

@@ -48,9 +48,9 @@ def test_one_crashing_process_skips_only_its_own_figure():
 
 def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
     """The compiled inference_mode variant counted alone, then beside another process, as the suite
-    counts (its own copy of the warm cache, at the same path both times): equal. (Two copies at
-    paths one character apart are two layouts: they read 0.17% and 2% apart in CI clones,
-    2026-12-04, docs/instruction-counts.md.) Beside it, the same variant at the eager layer: the
+    counts (its own copy of the warm cache, at the same path both times): equal. In a fresh clone
+    the first of them is the first process to load the suite's modules: without their bytecode
+    compiled beforehand, the two read 1.8% apart (docs/instruction-counts.md). Beside it, the same variant at the eager layer: the
     same ``a + 1`` without Dynamo's guards and Inductor's wrapper, so fewer instructions."""
     job = ("inductor", False, True, False, False)
     eager = ("eager",) + job[1:]
