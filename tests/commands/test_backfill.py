@@ -4,6 +4,7 @@ that is not the build it is named as), resuming, sharding, and merging shards.""
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,8 +130,13 @@ def test_what_a_resumed_build_still_runs(tmp_path):
     drop_counts(project, TORCH_2_14)
     # timed but never counted: only the counts are run, the recorded times are not replaced
     missing = still_to_run(project, "cpu-2core", TORCH_2_14, ["^runtime_overhead", "^instruction_count"])
-    assert r"^instruction_count\.InstructionCount\.track_instructions" in missing
+    assert any(re.search(p, "instruction_count.InstructionCount.track_instructions(False, False, False, False)")
+               for p in missing)
     assert all(p.startswith(r"^instruction_count\.") for p in missing), missing
+    # one variant of one layer asked for: that variant alone, not every variant of the benchmark
+    eager_base = "instruction_count.LayerInstructionCount.track_instructions('eager', False, False, False, False)"
+    (only,) = still_to_run(project, "cpu-2core", TORCH_2_14, ["^" + re.escape(eager_base)])
+    assert re.search(only, eager_base) and not re.search(only, eager_base.replace("'eager'", "'dynamo'"))
     assert still_to_run(project, "other-machine", TORCH_2_13, None) is None  # nothing: run it all
     assert still_to_run(project, "cpu-2core", "e" * 40, ["^layers"]) is None
 

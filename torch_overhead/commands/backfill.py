@@ -16,7 +16,7 @@ time and disk use are printed.
 records the default suite and the instruction counts, without the minutes of compile times.
 
 Resuming: a build whose commit already has results on the machine for every selected
-benchmark (with ``--bench``; without it, any results) is skipped, before it is downloaded
+variant (``name(params)``, with ``--bench``; without it, any results) is skipped, before it is downloaded
 when its version is already in the index and ``--machine`` is given, else right after its
 install; a build with some of them runs only the others. An interrupted backfill run again
 does only what is missing, and replaces nothing recorded.
@@ -32,6 +32,7 @@ Exit status: 0 all recorded (or already recorded), 1 otherwise.
 """
 
 import glob
+import itertools
 import json
 import os
 import re
@@ -128,9 +129,10 @@ def check_identity(build, version, commit):
 
 def still_to_run(project_root, machine, commit, patterns):
     """What a rerun must still record of ``commit`` on ``machine``: ``None`` when nothing is
-    recorded (run it all), ``[]`` when done (every benchmark the patterns select has a result;
-    without patterns, any result), else the ``--bench`` patterns of the missing benchmarks, so
-    that a resumed build records only those and never replaces what it has."""
+    recorded (run it all), ``[]`` when done (every variant the patterns select has a result;
+    without patterns, any result), else one ``--bench`` pattern per missing variant, so that a
+    resumed build records only those and never replaces what it has. Variants, not benchmarks:
+    a build with the per-layer counts of one variant still lacks those of another."""
     if not machine:
         return None
     try:
@@ -139,9 +141,11 @@ def still_to_run(project_root, machine, commit, patterns):
         return None
     done = set()
     for name in results.get_all_result_keys():
-        values = results.get_result_value(name, results.get_result_params(name))
-        if any(v is not None for v in (values if isinstance(values, list) else [values])):
-            done.add(name)  # None: the benchmark failed there, to be run again
+        params = results.get_result_params(name)
+        values = results.get_result_value(name, params)
+        for combo, value in zip(itertools.product(*params), values if params else [values]):
+            if value is not None:  # None: it failed there, to be run again; NaN: skipped, done
+                done.add(recorded.variant_name(name, combo))
     if not done:
         return None
     if not patterns:
@@ -149,11 +153,13 @@ def still_to_run(project_root, machine, commit, patterns):
     listing = os.path.join(project_root, "results", "benchmarks.json")
     try:
         with open(listing, encoding="utf-8") as f:
-            suite = [name for name in json.load(f) if name != "version"]
-    except (OSError, ValueError) as err:
+            suite = {name: entry.get("params", []) for name, entry in json.load(f).items() if name != "version"}
+    except (OSError, ValueError, AttributeError) as err:
         raise BuildSpecError(f"{listing} is unreadable ({err}); restore it with `git checkout -- {listing}`")
-    wanted = {name for name in suite if any(re.search(p, name) for p in patterns)}
-    return [f"^{re.escape(name)}" for name in sorted(wanted - done)]
+    wanted = {recorded.variant_name(name, combo) for name, params in suite.items()
+              for combo in itertools.product(*params)}
+    wanted = {variant for variant in wanted if any(re.search(p, variant) for p in patterns)}
+    return [f"^{re.escape(variant)}$" for variant in sorted(wanted - done)]
 
 
 def known_commit(index, version):
