@@ -108,6 +108,11 @@ def parse(argv):
     p.add_argument("--state", help="state file (default: .asv/bisect-GOOD-BAD.json)")
     p.add_argument("--max-steps", type=int, help="stop after this many builds; rerun to continue")
     p.add_argument("--quick", action="store_true", help="as run --quick")
+    p.add_argument("--good-python", metavar="PYTHON",
+                   help="an interpreter holding GOOD's build: each step is decided by a paired comparison "
+                        "against it (compare, both builds in the same minutes), not by GOOD's recorded median")
+    p.add_argument("--budget-seconds", type=float, default=300,
+                   help="with --good-python: compare's budget per step (default 300)")
 
     p = command("gate", gate.main, "check recorded results against an expected file, or a baseline build "
                 "run beside (exit 0/1/2)", [recorded_machine, python, device, timing])

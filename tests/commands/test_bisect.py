@@ -5,11 +5,12 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
 from conftest import committed, ctrl_c, terminal_job
-from torch_standin import OVERHEAD_SUBJECT, THRESHOLD, StandIn, builds_log, git
+from torch_standin import OVERHEAD_SUBJECT, THRESHOLD, StandIn, build, builds_log, git
 
 @pytest.fixture
 def standin(tmp_path):
@@ -63,6 +64,36 @@ def test_bisect_names_the_overhead_commit_skips_a_broken_build_and_resumes(stand
     assert third.stdout.count("(recorded earlier, reused)") == 5
 
 
+def test_paired_bisect_decides_each_step_against_good_s_build_run_beside(standin, tmp_path):
+    """``--good-python``: GOOD's build kept in an interpreter of its own (here the stand-in built
+    into a second overlay, behind a wrapper script), and each step a paired comparison against
+    it in one run: the unchanged commit is good (same), the overhead commit bad (slower). GOOD
+    itself is never built in the checkout."""
+    c = standin.commits
+    good, bad = c["main"][1], c["main"][6]
+    overlay = tmp_path / "good-overlay"
+    overlay.mkdir()
+    build(standin.repo, good, overlay)
+    git(standin.repo, "checkout", "-q", "main")
+    python = tmp_path / "good-python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="{overlay}:$PYTHONPATH" exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+
+    result = standin.bisect("--good-python", str(python), "--threshold", "1.5", "--budget-seconds", "900",
+                            "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", good=good, bad=bad)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert f"first bad commit: {c['overhead']}" in result.stdout
+    tested = json.load(open(os.path.join(standin.project, ".asv", f"bisect-{good[:12]}-{bad[:12]}.json")))["tested"]
+    verdicts = {commit: entry.get("verdict", "skipped") for commit, entry in tested.items()}
+    assert verdicts[bad] == verdicts[c["overhead"]] == "slower", result.stdout[-3000:]
+    assert tested[c["overhead"]]["value"] > 1.5
+    unchanged = [commit for commit, verdict in verdicts.items() if verdict == "same"]
+    assert unchanged and set(unchanged) <= {c["main"][2], c["main"][4]}, result.stdout[-3000:]
+    assert re.search(rf"{unchanged[0][:12]} .*: B/A [0-9.]+ against good's build, paired .* -> good", result.stdout)
+    assert set(verdicts) - {c["broken"]} == {bad, c["overhead"], *unchanged}
+    assert good not in builds_log(standin.overlay)
+
+
 def test_ctrl_c_exits_130_and_keeps_the_state(standin):
     proc = terminal_job(standin.command(standin.commits["good"], standin.commits["bad"], build="sleep 60"),
                         standin.env())
@@ -91,6 +122,10 @@ def test_bad_input(standin, tmp_path):
         (dict(args=("--threshold", "0.9")), "give a ratio above 1"),
         (dict(good=c["broken"]), f"good {c['broken'][:12]} cannot be measured: build failed (exit 1)"),
         (dict(build="exit 3"), f"good {c['good'][:12]} cannot be measured: build failed (exit 3)"),
+        (dict(args=("--good-python", sys.executable, "--metric", "instructions")), "counts need no paired comparison"),
+        (dict(args=("--good-python", sys.executable)), "with --good-python: give a ratio between 1 and 2"),
+        (dict(args=("--good-python", sys.executable, "--threshold", "1.5")),
+         f"not good {c['good'][:12]}: give an interpreter with good's build"),
     ]
     for case, message in cases:
         result = standin.bisect(*case.get("args", ()), good=case.get("good"), bad=case.get("bad"),

@@ -29,6 +29,14 @@ file per range, so bisects of other ranges never collide): an interrupted bisect
 resumes where it stopped, and a commit already recorded in ``results/`` is read back
 instead of rebuilt.
 
+``--good-python PATH`` (time only): an interpreter holding GOOD's build, kept beside the
+checkout's (a nightly's environment, a second worktree's build). Each step is then decided by
+a paired comparison in one run (``compare``, side A GOOD's build, side B the step's; its band
+is ``threshold - 1``): bad when the step is slower, good when the same or faster, skipped when
+the comparison stays unknown within ``--budget-seconds``. A median recorded minutes earlier
+is no answer on a machine whose medians drift (docs/paired-comparison.md); both builds in the
+same minutes are.
+
 Exit status: 0 first bad commit named; 1 not named (only skipped commits left, or
 paused by ``--max-steps``); 2 bad input; 130 interrupted (state kept).
 """
@@ -46,7 +54,7 @@ import sys
 from asv.config import Config
 from asv.util import UserError
 
-from ..lib import builds, expected, main_command, recorded
+from ..lib import builds, expected, main_command, paired, recorded
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
@@ -129,6 +137,8 @@ class Bisect:
         self.builds = 0  # in this invocation, for --max-steps
         identity = {"checkout": os.path.realpath(args.checkout), "good": good, "bad": bad,
                     "benchmark": args.bench, "metric": args.metric, "machine": machine, "config": args.config}
+        if args.good_python:  # a step's verdict is compare's, at the band the threshold sets
+            identity.update(good_python=args.good_python, threshold=args.threshold)
         self.unit = METRICS[args.metric][2]
         self.state = {"version": STATE_VERSION, "bisect": identity, "tested": {}}
         if os.path.exists(args.state):
@@ -165,6 +175,12 @@ class Bisect:
         return tested["value"], how
 
     def measure(self, commit):
+        if self.args.good_python:
+            try:
+                self.build(commit)
+                return "built and compared with good's build", self.compared(commit)
+            except Skip as skip:
+                return "", {"skipped": str(skip)}
         value = self.recorded(commit)
         if value is not None:
             return "recorded earlier, reused", {"value": value}
@@ -185,6 +201,41 @@ class Bisect:
         return expected.measured(results).get(self.args.bench, (None, None))[1]
 
     def build_and_record(self, commit):
+        self.build(commit)
+        cmd = main_command.command(self.args.project_root, self.args.device, python=self.args.python, machine=self.machine,
+                          config=self.args.config, cpu_affinity=self.args.cpu_affinity,
+                          bench="^" + re.escape(self.args.bench) + "$", quick=self.args.quick,
+                          attribute=self.args.attribute)
+        status = subprocess.run(cmd).returncode
+        interrupted(status)
+        if status != 0:
+            raise Skip(f"the run exited {status} (see above)")
+
+    def compared(self, commit):
+        """``{"value": B/A, "verdict": ...}`` of the built ``commit`` against --good-python, by
+        compare in a subprocess (its own lock, state and resume). Raises Skip when it fails or
+        stays unknown."""
+        report = os.path.join(self.log_dir, commit + ".compare.md")
+        if os.path.exists(report):
+            os.remove(report)
+        cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", self.args.project_root,
+               "--python-a", self.args.good_python, "--python-b", self.args.python, "--machine", self.machine,
+               "--device", self.args.device, "--cpu-affinity", self.args.cpu_affinity,
+               "--band", f"{self.args.threshold - 1:g}", "--budget-seconds", f"{self.args.budget_seconds:g}",
+               "--bench", "^" + re.escape(self.args.bench) + "$", "--report", report]
+        cmd += [a for item in self.args.attribute or [] for a in ("--attribute", item)]
+        status = subprocess.run(cmd).returncode
+        interrupted(status)
+        if status not in (0, 1) or not os.path.exists(report):
+            raise Skip(f"compare exited {status} (see above)")
+        ((_, ratio, verdict),) = paired.read_report(report).values()
+        if ratio is None or verdict not in ("slower", "same", "faster"):
+            raise Skip(f"the paired comparison has no verdict ({verdict}) within --budget-seconds "
+                       f"{self.args.budget_seconds:g}; report {report}")
+        return {"value": ratio, "verdict": verdict}
+
+    def build(self, commit):
+        """Check ``commit`` out and build it; the interpreter's torch must then name it. Raises Skip."""
         if self.args.max_steps is not None and self.builds >= self.args.max_steps:
             raise Paused()
         self.builds += 1
@@ -207,37 +258,46 @@ class Bisect:
             raise Skip(f"built, but {err}")
         if installed != commit:
             raise Skip(f"built, but the torch in {self.args.python} is {installed[:12]}, not this commit")
-        cmd = main_command.command(self.args.project_root, self.args.device, python=self.args.python, machine=self.machine,
-                          config=self.args.config, cpu_affinity=self.args.cpu_affinity,
-                          bench="^" + re.escape(self.args.bench) + "$", quick=self.args.quick,
-                          attribute=self.args.attribute)
-        status = subprocess.run(cmd).returncode
-        interrupted(status)
-        if status != 0:
-            raise Skip(f"the run exited {status} (see above)")
 
     # -- the search --------------------------------------------------------------
     def run(self):
-        good_value = self.endpoint(self.good, "good")
+        if self.args.good_python:
+            self.good_value = None
+            print(f"bisect: good {self.good[:12]} {self.subject(self.good)}: the build in {self.args.good_python}",
+                  flush=True)
+        else:
+            self.good_value = self.endpoint(self.good, "good")
         bad_value = self.endpoint(self.bad, "bad")
-        ratio = bad_value / good_value
-        if ratio < self.args.threshold:
-            raise BisectError(f"bad {self.bad[:12]} is not above good by the threshold: "
-                              f"{self.show(bad_value)} vs {self.show(good_value)}, ratio {ratio:.3f} < {self.args.threshold}")
+        if self.verdict(self.bad) != "bad":
+            raise BisectError(f"bad {self.bad[:12]} is not slower than good by the threshold: {self.against_good(bad_value)}")
         verdicts = {self.bad: "bad"}
         while True:
             commit, suspects = next_step(self.commits, verdicts)
             if commit is None:
-                return self.report(suspects, good_value)
+                return self.report(suspects)
             try:
                 value, how = self.median(commit)
             except Skip as skip:
                 verdicts[commit] = "skip"
                 print(f"bisect: {commit[:12]} {self.subject(commit)}: skipped ({skip})", flush=True)
                 continue
-            verdicts[commit] = "bad" if value / good_value >= self.args.threshold else "good"
-            print(f"bisect: {commit[:12]} {self.subject(commit)}: {self.show(value)}, ratio {value / good_value:.3f} "
-                  f"-> {verdicts[commit]} ({how})", flush=True)
+            verdicts[commit] = self.verdict(commit)
+            shown = self.against_good(value) if self.args.good_python else f"{self.show(value)}, ratio {value / self.good_value:.3f}"
+            print(f"bisect: {commit[:12]} {self.subject(commit)}: {shown} -> {verdicts[commit]} ({how})", flush=True)
+
+    def verdict(self, commit):
+        """bad or good: by the paired comparison's verdict, else by the ratio to good's figure."""
+        tested = self.state["tested"][commit]
+        if self.args.good_python:
+            return "bad" if tested["verdict"] == "slower" else "good"
+        return "bad" if tested["value"] / self.good_value >= self.args.threshold else "good"
+
+    def against_good(self, value):
+        if self.args.good_python:
+            return (f"B/A {value:.3f} against good's build, paired (slower: wholly above {self.args.threshold:g}, "
+                    f"95% interval)")
+        return (f"{self.show(value)} vs good {self.show(self.good_value)}, ratio {value / self.good_value:.3f} "
+                f"(threshold {self.args.threshold})")
 
     def endpoint(self, commit, role):
         try:
@@ -246,13 +306,14 @@ class Bisect:
             del self.state["tested"][commit]  # not remembered: a rerun (a fixed build command) retries it
             self.save()
             raise BisectError(f"{role} {commit[:12]} cannot be measured: {skip}")
-        print(f"bisect: {role} {commit[:12]} {self.subject(commit)}: {self.show(value)} ({how})", flush=True)
+        shown = self.against_good(value) if self.args.good_python else self.show(value)
+        print(f"bisect: {role} {commit[:12]} {self.subject(commit)}: {shown} ({how})", flush=True)
         return value
 
     def show(self, value):
         return f"{value:.2f} us" if self.unit == "us" else f"{value:,.0f} instructions"
 
-    def report(self, suspects, good_value):
+    def report(self, suspects):
         tested = [c for c in self.commits[:-1] if c in self.state["tested"]]
         skipped = [c for c in tested if "skipped" in self.state["tested"][c]]
         n = len(self.commits)
@@ -260,9 +321,7 @@ class Bisect:
               f"(ceil(log2({n})) = {math.ceil(math.log2(n))}; {len(skipped)} skipped: "
               f"{', '.join(c[:12] for c in skipped) or 'none'}), plus 2 for the endpoints")
         first = suspects[-1]
-        value = self.state["tested"][first]["value"]
-        line = (f"{first[:12]} {self.subject(first)}: {self.show(value)} vs good {self.show(good_value)}, "
-                f"ratio {value / good_value:.3f} (threshold {self.args.threshold})")
+        line = f"{first[:12]} {self.subject(first)}: {self.against_good(self.state['tested'][first]['value'])}"
         if len(suspects) == 1:
             print(f"first bad commit: {first}\n  {line}")
             return 0
@@ -290,12 +349,16 @@ def main(args):
         args.threshold = args.threshold or default_threshold
         if args.threshold <= 1:
             raise BisectError(f"--threshold {args.threshold}: give a ratio above 1 (1.10 = 10% slower is bad)")
+        if args.good_python:
+            check_good_python(args)
         args.bench = check_benchmark(os.path.join(args.project_root, conf.results_dir), args.bench)
         if expected.metric_of(args.bench) != GATE_METRIC[args.metric]:
             raise BisectError(f"--bench {args.bench} is not a figure of --metric {args.metric}: give a "
                               f"{'time_*' if args.metric == 'time' else 'track_instructions'} benchmark, "
                               f"e.g. {default_bench}")
         good, bad, commits = candidates(args.checkout, args.good, args.bad)
+        if args.good_python:
+            check_good_build(args.good_python, good)
         args.state = args.state or os.path.join(args.project_root, ".asv", f"bisect-{good[:12]}-{bad[:12]}.json")
         if git(args.checkout, "status", "--porcelain", "--untracked-files=no"):
             raise BisectError(f"{args.checkout} has uncommitted changes; commit or stash them first")
@@ -312,6 +375,26 @@ def main(args):
         kept = f"state kept in {args.state}" if args.state and os.path.exists(args.state) else "nothing tested yet"
         print(f"error: interrupted; {kept}; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def check_good_python(args):
+    if args.metric != "time":
+        raise BisectError("--good-python compares times; counts need no paired comparison (they do not move "
+                          "with the machine's load): drop --good-python, or use --metric time")
+    if not 1 < args.threshold < 2:
+        raise BisectError(f"--threshold {args.threshold} with --good-python: give a ratio between 1 and 2 (1.10: "
+                          "bad when the step is surely more than 10% slower than good's build)")
+    args.good_python = os.path.abspath(args.good_python)
+
+
+def check_good_build(python, good):
+    try:
+        installed = probe(python).git_version
+    except ProbeError as err:
+        raise BisectError(f"--good-python: {err}")
+    if installed != good:
+        raise BisectError(f"--good-python {python} holds torch {installed[:12]}, not good {good[:12]}: "
+                          "give an interpreter with good's build")
 
 
 def check_benchmark(results_dir, pattern):
