@@ -34,6 +34,10 @@ def test_steps_of_the_committed_history_and_its_picture(tmp_path):
     rows = lines[headline + 1:headline + 11]
     assert len({row.split()[0] for row in rows}) == 10  # one row per valid variant
     assert all(" -> " in row and " x" in row for row in rows), rows
+    # the per-layer counts have steps of their own, layer by layer
+    dynamo = lines.index("## instructions per call, Dynamo (instruction_count.LayerInstructionCount.track_instructions"
+                         "('dynamo')): the 1 largest steps per variant")
+    assert any(" -> " in row for row in lines[dynamo + 1:dynamo + 11]), lines[dynamo:dynamo + 11]
     with open(picture, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

@@ -10,8 +10,8 @@ torch; a step in time is one only if it agrees with the counts or is confirmed s
 (``python -m torch_overhead compare``): times recorded on different days carry the host's
 drift (docs/history.md).
 
-``--plot`` draws, per variant, microseconds per call of each layer and the instruction
-counts of the headline (Inductor) across the builds, from the same figures.
+``--plot`` draws, per variant, microseconds per call of each layer (solid) and the instruction
+counts of each layer that has them (dashed, same color) across the builds, from the same figures.
 """
 
 import math
@@ -19,6 +19,7 @@ import os
 import sys
 
 from ..lib import builds, layers
+from .breakdown import collect_counts
 from ..lib.recorded import RecordedResultsError, result_by_variant, results_for_commit
 from ..lib.suite import settings
 
@@ -26,6 +27,15 @@ COUNTS = "instruction_count.InstructionCount.track_instructions"
 # (label, benchmark): host-clock add1 from eager up to Inductor's C++ wrapper, the layers
 # every device records
 LAYERS = [(label, benchmark) for label, benchmark, layer in layers.LAYERS if layer not in layers.CUDA_ONLY]
+
+
+LAYER_OF = {label: layer for label, _, layer in layers.LAYERS}
+
+
+def counts_key(label):
+    """The table's key for a layer's instruction counts: the headline's benchmark (COUNTS), the
+    other layers' as ``LayerInstructionCount``'s with the layer, its first parameter."""
+    return COUNTS if label == "Inductor" else f"instruction_count.LayerInstructionCount.track_instructions('{LAYER_OF[label]}')"
 
 
 def series(project_root, machine):
@@ -47,6 +57,13 @@ def series(project_root, machine):
                      for _, results in recorded]
         variants = sorted({v for figures in per_build for v in figures})
         table[name] = {v: [figures.get(v) for figures in per_build] for v in variants}
+    counted = [collect_counts(results) for _, results in recorded]
+    for label, _ in LAYERS:
+        if label != "Inductor":
+            per_build = [{v: row[label] for v, row in c.items() if label in row} for c in counted]
+            variants = sorted({v for figures in per_build for v in figures})
+            if variants:
+                table[counts_key(label)] = {v: [figures.get(v) for figures in per_build] for v in variants}
     return [version for version, _ in recorded], table
 
 
@@ -66,7 +83,7 @@ def report(versions, table, top):
             lines += [f"{settings.flags_name(variant):<38} " + " ".join(
                 f"{v * scale:>9,.{digits}f}" if v is not None else f"{'-':>9}" for v in values)
                 for variant, values in table[name].items()]
-    for label, name, unit, scale in [("instructions per call, Inductor", COUNTS, "", 1)] + [
+    for label, name, unit, scale in [(f"instructions per call, {label}", counts_key(label), "", 1) for label, _ in LAYERS] + [
             (f"us per call, {label}", name, " us", 1e6) for label, name in LAYERS]:
         if not table.get(name):
             continue
@@ -80,8 +97,8 @@ def report(versions, table, top):
 
 
 def plot(versions, table, path):
-    """Per variant: each layer's microseconds per call (left axis) and the Inductor instruction
-    count (right axis, dashed) across the builds."""
+    """Per variant: each layer's microseconds per call (left axis) and instructions per call
+    (right axis, dashed, the layer's color) across the builds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,12 +118,15 @@ def plot(versions, table, path):
                         color=f"C{color}", label=label)
         ax.set_title(settings.flags_name(variant), fontsize=9)
         ax.set_ylim(bottom=0)
-        counts = table.get(COUNTS, {}).get(variant)
-        if counts and any(v is not None for v in counts):
+        counted = [(color, label, table.get(counts_key(label), {}).get(variant)) for color, (label, _) in enumerate(LAYERS)]
+        counted = [(color, label, [v / 1e3 if v is not None else math.nan for v in values])
+                   for color, label, values in counted if values and any(v is not None for v in values)]
+        if counted:
             twin = ax.twinx()
-            thousands = [v / 1e3 if v is not None else math.nan for v in counts]
-            twin.plot(x, thousands, "k--", marker="x", ms=4, label="Inductor, thousand instructions")
-            twin.set_ylim(0, 1.1 * max(v for v in thousands if v == v))
+            for color, label, thousands in counted:
+                twin.plot(x, thousands, "--", color=f"C{color}", marker="x", ms=4,
+                          label=f"{label}, thousand instructions")
+            twin.set_ylim(0, 1.1 * max(v for _, _, values in counted for v in values if v == v))
             twin.tick_params(labelsize=7)
         ax.set_xticks(list(x), versions, rotation=90, fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
@@ -118,8 +138,8 @@ def plot(versions, table, path):
     if extra:
         more = extra[0].get_legend_handles_labels()
         handles = (handles[0] + more[0], handles[1] + more[1])
-    fig.legend(*handles, loc="upper center", ncol=len(handles[1]), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.legend(*handles, loc="upper center", ncol=min(len(handles[1]), len(LAYERS)), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
