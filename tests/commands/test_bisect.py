@@ -89,7 +89,7 @@ def test_paired_bisect_decides_each_step_against_good_s_build_run_beside(standin
     assert tested[c["overhead"]]["value"] > 1.5
     unchanged = [commit for commit, verdict in verdicts.items() if verdict == "same"]
     assert unchanged and set(unchanged) <= {c["main"][2], c["main"][4]}, result.stdout[-3000:]
-    assert re.search(rf"{unchanged[0][:12]} .*: B/A [0-9.]+ against good's build, paired .* -> good", result.stdout)
+    assert re.search(rf"{unchanged[0][:12]} .*: B/A [0-9.]+ against good's build: same \(paired.* -> good", result.stdout)
     assert set(verdicts) - {c["broken"]} == {bad, c["overhead"], *unchanged}
     assert good not in builds_log(standin.overlay)
 

@@ -267,9 +267,9 @@ class Bisect:
                   flush=True)
         else:
             self.good_value = self.endpoint(self.good, "good")
-        bad_value = self.endpoint(self.bad, "bad")
+        self.endpoint(self.bad, "bad")
         if self.verdict(self.bad) != "bad":
-            raise BisectError(f"bad {self.bad[:12]} is not slower than good by the threshold: {self.against_good(bad_value)}")
+            raise BisectError(f"bad {self.bad[:12]} is not slower than good by the threshold: {self.against_good(self.bad)}")
         verdicts = {self.bad: "bad"}
         while True:
             commit, suspects = next_step(self.commits, verdicts)
@@ -282,7 +282,7 @@ class Bisect:
                 print(f"bisect: {commit[:12]} {self.subject(commit)}: skipped ({skip})", flush=True)
                 continue
             verdicts[commit] = self.verdict(commit)
-            shown = self.against_good(value) if self.args.good_python else f"{self.show(value)}, ratio {value / self.good_value:.3f}"
+            shown = self.against_good(commit) if self.args.good_python else f"{self.show(value)}, ratio {value / self.good_value:.3f}"
             print(f"bisect: {commit[:12]} {self.subject(commit)}: {shown} -> {verdicts[commit]} ({how})", flush=True)
 
     def verdict(self, commit):
@@ -292,10 +292,12 @@ class Bisect:
             return "bad" if tested["verdict"] == "slower" else "good"
         return "bad" if tested["value"] / self.good_value >= self.args.threshold else "good"
 
-    def against_good(self, value):
+    def against_good(self, commit):
+        tested = self.state["tested"][commit]
+        value = tested["value"]
         if self.args.good_python:
-            return (f"B/A {value:.3f} against good's build, paired (slower: wholly above {self.args.threshold:g}, "
-                    f"95% interval)")
+            return (f"B/A {value:.3f} against good's build: {tested['verdict']} (paired, 95% interval "
+                    f"against 1 +- {self.args.threshold - 1:g})")
         return (f"{self.show(value)} vs good {self.show(self.good_value)}, ratio {value / self.good_value:.3f} "
                 f"(threshold {self.args.threshold})")
 
@@ -306,7 +308,7 @@ class Bisect:
             del self.state["tested"][commit]  # not remembered: a rerun (a fixed build command) retries it
             self.save()
             raise BisectError(f"{role} {commit[:12]} cannot be measured: {skip}")
-        shown = self.against_good(value) if self.args.good_python else self.show(value)
+        shown = self.against_good(commit) if self.args.good_python else self.show(value)
         print(f"bisect: {role} {commit[:12]} {self.subject(commit)}: {shown} ({how})", flush=True)
         return value
 
@@ -321,7 +323,7 @@ class Bisect:
               f"(ceil(log2({n})) = {math.ceil(math.log2(n))}; {len(skipped)} skipped: "
               f"{', '.join(c[:12] for c in skipped) or 'none'}), plus 2 for the endpoints")
         first = suspects[-1]
-        line = f"{first[:12]} {self.subject(first)}: {self.against_good(self.state['tested'][first]['value'])}"
+        line = f"{first[:12]} {self.subject(first)}: {self.against_good(first)}"
         if len(suspects) == 1:
             print(f"first bad commit: {first}\n  {line}")
             return 0
