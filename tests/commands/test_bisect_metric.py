@@ -36,7 +36,7 @@ def test_counts_decide_each_step_at_the_count_threshold(tmp_path, capsys):
     Canned.figures = {good: 200_000, **{c: 200_100 for c in rest[:4]}, **{c: 203_400 for c in rest[4:]}}
     args = types.SimpleNamespace(checkout=str(tmp_path), bench=COUNTS, metric="instructions", config="asv.conf.json",
                                  project_root=str(tmp_path), state=str(tmp_path / "state.json"), max_steps=None,
-                                 threshold=bisect.METRICS["instructions"][1])
+                                 threshold=bisect.METRICS["instructions"][1], good_python=None)
     conf = types.SimpleNamespace(results_dir="results")
     assert Canned(args, conf, good, rest[-1], rest, "m").run() == 0
     out = capsys.readouterr().out
