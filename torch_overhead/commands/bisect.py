@@ -57,6 +57,7 @@ from asv.util import UserError
 from ..lib import builds, expected, main_command, paired, recorded
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
+from . import compare
 
 DEFAULT_BUILD = "git submodule update --init --recursive && {python} -m pip install --no-build-isolation -v -e ."
 BASE = (False, False, False, False)
@@ -218,12 +219,10 @@ class Bisect:
         report = os.path.join(self.log_dir, commit + ".compare.md")
         if os.path.exists(report):
             os.remove(report)
-        cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", self.args.project_root,
-               "--python-a", self.args.good_python, "--python-b", self.args.python, "--machine", self.machine,
-               "--device", self.args.device, "--cpu-affinity", self.args.cpu_affinity,
-               "--band", f"{self.args.threshold - 1:g}", "--budget-seconds", f"{self.args.budget_seconds:g}",
-               "--bench", "^" + re.escape(self.args.bench) + "$", "--report", report]
-        cmd += [a for item in self.args.attribute or [] for a in ("--attribute", item)]
+        cmd = compare.command(self.args.project_root, self.args.good_python, self.args.python, self.machine,
+                              self.args.device, self.args.cpu_affinity, self.args.budget_seconds, report,
+                              ["^" + re.escape(self.args.bench) + "$"], self.args.attribute,
+                              "--band", f"{self.args.threshold - 1:g}")
         status = subprocess.run(cmd).returncode
         interrupted(status)
         if status not in (0, 1) or not os.path.exists(report):

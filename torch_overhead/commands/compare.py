@@ -433,6 +433,17 @@ def write_report(path, rows, sides, args, state, device):
         f.write("\n".join(lines) + "\n")
 
 
+def command(project_root, python_a, python_b, machine, device, cpu_affinity, budget_seconds, report, patterns=(),
+            attributes=(), *extra):
+    """The command line of this command, for the tools that run it in a subprocess (``gate
+    --baseline-python``, ``bisect --good-python``) and read its report (``paired.read_report``)."""
+    cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", project_root,
+           "--python-a", python_a, "--python-b", python_b, "--machine", machine, "--device", device,
+           "--cpu-affinity", cpu_affinity, "--budget-seconds", f"{budget_seconds:g}", "--report", report, *extra]
+    cmd += [a for pattern in patterns for a in ("--bench", pattern)]
+    return cmd + [a for item in attributes or () for a in ("--attribute", item)]
+
+
 def main(args):
     try:
         lock = guard.lock(args.project_root)  # one command recording in a checkout at a time

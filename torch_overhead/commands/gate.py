@@ -28,6 +28,7 @@ import sys
 from ..lib import expected
 from ..lib.paired import read_report as paired_report
 from ..lib.recorded import RecordedResultsError, results_of_build
+from . import compare
 
 UNITS = {"us_per_call": "us", "instruction_count": "instructions"}
 
@@ -77,13 +78,9 @@ def paired(args):
     with its own lock, state and resume); returns the exit status."""
     report_path = args.report or os.path.join(args.project_root, ".asv", "gate-paired-report.md")
     os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
-    cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", args.project_root,
-           "--python-a", args.baseline_python, "--python-b", args.python, "--machine", args.machine,
-           "--device", args.device, "--pairing", "simultaneous", "--jobs", str(args.jobs),
-           "--cpu-affinity", args.cpu_affinity, "--budget-seconds", str(args.budget_seconds),
-           "--report", report_path]
-    cmd += [a for pattern in args.bench or [] for a in ("--bench", pattern)]
-    cmd += [a for item in args.attribute or [] for a in ("--attribute", item)]
+    cmd = compare.command(args.project_root, args.baseline_python, args.python, args.machine, args.device,
+                          args.cpu_affinity, args.budget_seconds, report_path, args.bench or (), args.attribute,
+                          "--pairing", "simultaneous", "--jobs", str(args.jobs))
     status = subprocess.call(cmd)
     if status not in (0, 1) or not os.path.exists(report_path):
         print(f"error: compare exited {status} (above); the gate has no verdict", file=sys.stderr)
