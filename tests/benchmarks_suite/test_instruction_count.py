@@ -62,7 +62,10 @@ def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
 
     with ic.caches_held():  # a counting run of another test beside it would write the same cache copies
         ic.warm_inductor_cache([job])
-        alone = callgrind.count_side_by_side({"a": jobs["a"]}, env, blocks=2, calls=5, processes=1)
+        # Counted alone twice: in a fresh clone the first count of a job read off the next once in
+        # three runs even with the bytecode compiled (2026-12-04, cause not found, docs/instruction-counts.md).
+        for _ in range(2):
+            alone = callgrind.count_side_by_side({"a": jobs["a"]}, env, blocks=2, calls=5, processes=1)
         counts = callgrind.count_side_by_side(jobs, env, blocks=2, calls=5, processes=2)
     first = counts["a"]["calling_thread"]
     assert 50_000 < first < 1_000_000  # about 201,000 on torch 2.13 CPU
