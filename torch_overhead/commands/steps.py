@@ -19,9 +19,9 @@ import os
 import sys
 
 from ..lib import builds, layers
-from .breakdown import collect_counts
 from ..lib.recorded import RecordedResultsError, result_by_variant, results_for_commit
 from ..lib.suite import settings
+from .breakdown import LAYER_COUNTS, collect_counts
 
 COUNTS = "instruction_count.InstructionCount.track_instructions"
 # (label, benchmark): host-clock add1 from eager up to Inductor's C++ wrapper, the layers
@@ -35,7 +35,7 @@ LAYER_OF = {label: layer for label, _, layer in layers.LAYERS}
 def counts_key(label):
     """The table's key for a layer's instruction counts: the headline's benchmark (COUNTS), the
     other layers' as ``LayerInstructionCount``'s with the layer, its first parameter."""
-    return COUNTS if label == "Inductor" else f"instruction_count.LayerInstructionCount.track_instructions('{LAYER_OF[label]}')"
+    return COUNTS if label == "Inductor" else f"{LAYER_COUNTS}('{LAYER_OF[label]}')"
 
 
 def series(project_root, machine):
