@@ -143,9 +143,32 @@ PASSED_VARIABLES = re.compile(r"PATH|PYTHONPATH|HOME|TMPDIR|LANG|LC_\w+|LD_LIBRA
                               r"TORCH_OVERHEAD_(DEVICE|INJECT_\w+)")
 
 
-def counting_env(cache):
-    """Environment of every process that compiles or counts for callgrind: the caller's variables
-    that ``PASSED_VARIABLES`` names, and these."""
+# valgrind 3.19 cannot execute AVX-512, and Inductor compiles the C++ wrapper for the host
+# (-march=native; no setting chooses otherwise before torch 2.13): that job compiles through a g++
+# that appends an ISA valgrind runs (the last -march wins). For that job only: another variable in
+# every process would move every other job's count (LAYOUT_PADS).
+VALGRIND_MARCH = "-march=x86-64-v2"
+
+
+def compiler_for_valgrind():
+    """The fixed path of that g++ (named so: older builds tell gcc by the compiler's name)."""
+    path = os.path.join(f"{WARM_CACHE}-cxx", "g++")
+    script = f'#!/bin/sh\nexec g++ "$@" {VALGRIND_MARCH}\n'
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a+") as f:
+        f.seek(0)
+        current = f.read()
+    if current != script:  # written beside, then renamed: processes start side by side
+        with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path), delete=False) as f:
+            f.write(script)
+        os.chmod(f.name, 0o755)
+        os.replace(f.name, path)
+    return path
+
+
+def counting_env(cache, job):
+    """Environment of every process that compiles or counts ``job`` for callgrind: the caller's
+    variables that ``PASSED_VARIABLES`` names, and these."""
     env = {name: value for name, value in child_env().items() if PASSED_VARIABLES.fullmatch(name)}
     return dict(
         env,
@@ -158,6 +181,7 @@ def counting_env(cache):
         TORCHINDUCTOR_VEC_ISA_OK="0",
         ATEN_CPU_CAPABILITY="avx2",
         TORCHINDUCTOR_CACHE_DIR=cache,
+        **({"CXX": compiler_for_valgrind()} if job[0] == "inductor_cpp_wrapper" else {}),
     )
 
 
@@ -185,7 +209,7 @@ def own_cache_env(folder, job, pad=0):
         shutil.copytree(warm_cache(job), cache, ignore=shutil.ignore_patterns("locks"))
     else:  # not an Inductor layer: nothing warmed
         os.makedirs(cache)
-    return dict(counting_env(cache), **{LAYOUT_PAD_ENV_VAR: "x" * pad})
+    return dict(counting_env(cache, job), **{LAYOUT_PAD_ENV_VAR: "x" * pad})
 
 
 def warm_inductor_cache(jobs, processes=None):
@@ -204,7 +228,7 @@ def warm_inductor_cache(jobs, processes=None):
         # A job that cannot compile (no C++ compiler for the C++ wrapper, say) is not warmed: its
         # counting process fails the same way and records the reason as that job's skip.
         code = f"from benchmarks.instruction_count import layer_calls\ntry: layer_calls(*{job!r})\nexcept Exception: pass\n"
-        subprocess.run([sys.executable, "-c", code], env=counting_env(cache), check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", code], env=counting_env(cache, job), check=True, capture_output=True)
         open(cache + ".done", "w").close()
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), processes or os.cpu_count() or 1))) as pool:

@@ -74,6 +74,20 @@ def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
     assert 0 < counts["eager"]["calling_thread"] < 0.8 * first
 
 
+def test_the_cpp_wrapper_layer_is_compiled_for_an_isa_valgrind_runs(tmp_path):
+    """Its compile targets the host (-march=native), and valgrind 3.19 stopped at the AVX-512 code
+    of the 2-core CPU machine ("Unrecognised instruction") in every release: that job alone is
+    compiled through a g++ that targets x86-64-v2, and counts; no other job's environment changes."""
+    job = ("inductor_cpp_wrapper", *BASE)
+    assert ic.own_cache_env(str(tmp_path / "1"), ("inductor", *BASE)).keys() == (
+        ic.own_cache_env(str(tmp_path / "2"), job).keys() - {"CXX"})
+    with ic.caches_held():
+        ic.warm_inductor_cache([job])
+        counts = callgrind.count_side_by_side({ic.slot(job) + "0": ("benchmarks.instruction_count:layer_calls", job)},
+                                              lambda folder: ic.own_cache_env(folder, job), blocks=1, calls=2)
+    assert 50_000 < counts[ic.slot(job) + "0"].get("calling_thread", 0) < 1_000_000, counts  # about 196,600 on torch 2.13 CPU
+
+
 def test_a_run_counting_no_inductor_layer_gives_each_process_an_empty_cache(monkeypatch, tmp_path):
     """A run counting eager and Dynamo alone warms nothing: no warm cache to copy (the copy
     failed there, 2026-12-04, and every layer of the run was skipped)."""
