@@ -32,8 +32,6 @@ Exit status: 0 all recorded (or already recorded), 1 otherwise.
 """
 
 import glob
-import itertools
-import json
 import os
 import re
 import shutil
@@ -139,26 +137,17 @@ def still_to_run(project_root, machine, commit, patterns):
         results = recorded.results_for_commit(os.path.join(project_root, "results"), machine, commit)
     except recorded.RecordedResultsError:
         return None
-    done = set()
-    for name in results.get_all_result_keys():
-        params = results.get_result_params(name)
-        values = results.get_result_value(name, params)
-        for combo, value in zip(itertools.product(*params), values if params else [values]):
-            if value is not None:  # None: it failed there, to be run again; NaN: skipped, done
-                done.add(recorded.variant_name(name, combo))
+    # None: it failed there, to be run again; NaN: skipped, done
+    done = {variant for variant, value, _ in recorded.recorded_variants(results) if value is not None}
     if not done:
         return None
     if not patterns:
         return []
-    listing = os.path.join(project_root, "results", "benchmarks.json")
     try:
-        with open(listing, encoding="utf-8") as f:
-            suite = {name: entry.get("params", []) for name, entry in json.load(f).items() if name != "version"}
-    except (OSError, ValueError, AttributeError) as err:
-        raise BuildSpecError(f"{listing} is unreadable ({err}); restore it with `git checkout -- {listing}`")
-    wanted = {recorded.variant_name(name, combo) for name, params in suite.items()
-              for combo in itertools.product(*params)}
-    wanted = {variant for variant in wanted if any(re.search(p, variant) for p in patterns)}
+        suite = recorded.suite_variants(os.path.join(project_root, "results")) or set()
+    except recorded.RecordedResultsError as err:
+        raise BuildSpecError(str(err))
+    wanted = {variant for variant in suite if any(re.search(p, variant) for p in patterns)}
     return [f"^{re.escape(variant)}$" for variant in sorted(wanted - done)]
 
 

@@ -41,7 +41,6 @@ Exit status: 0 first bad commit named; 1 not named (only skipped commits left, o
 paused by ``--max-steps``); 2 bad input; 130 interrupted (state kept).
 """
 
-import itertools
 import json
 import math
 import os
@@ -402,20 +401,9 @@ def check_benchmark(results_dir, pattern):
     """The one benchmark variant ``--bench`` selects, refused before the first (long) build
     when the suite does not have it, once asv has listed the suite (``results/benchmarks.json``,
     written by every run)."""
-    path = os.path.join(results_dir, "benchmarks.json")
-    if not os.path.exists(path):
-        return pattern
     try:
-        with open(path, encoding="utf-8") as f:
-            suite = json.load(f)
-        known = set()
-        for name, benchmark in suite.items():
-            if isinstance(benchmark, dict):
-                known.update(recorded.variant_name(name, c) for c in itertools.product(*benchmark["params"]))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-        raise BisectError(f"{path} is unreadable ({err}); restore it with `git checkout -- {path}`")
-    try:
-        return recorded.select_one(pattern, known, "benchmark variant")
+        known = recorded.suite_variants(results_dir)
+        return pattern if known is None else recorded.select_one(pattern, known, "benchmark variant")
     except recorded.RecordedResultsError as err:
         raise BisectError(str(err))
 

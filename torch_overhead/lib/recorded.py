@@ -14,6 +14,7 @@ history (a test enforces this).
 import ast
 import glob
 import itertools
+import json
 import os
 import re
 
@@ -31,6 +32,33 @@ def variant_name(benchmark, params):
 
 class RecordedResultsError(RuntimeError):
     pass
+
+
+def recorded_variants(results):
+    """``(variant name, value, stats)`` for every variant of every benchmark in one results file;
+    value None: failed there, NaN: skipped."""
+    for name in results.get_all_result_keys():
+        params = results.get_result_params(name)
+        values = results.get_result_value(name, params)
+        stats = results.get_result_stats(name, params)
+        for combo, value, stat in zip(itertools.product(*params), values if params else [values],
+                                      stats if params else [stats]):
+            yield variant_name(name, combo), value, stat
+
+
+def suite_variants(results_dir):
+    """Every variant of the suite as asv last listed it (``results/benchmarks.json``, written by
+    every run), or None before any run; unreadable is RecordedResultsError with the fix."""
+    path = os.path.join(results_dir, "benchmarks.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            suite = json.load(f)
+        return {variant_name(name, combo) for name, benchmark in suite.items() if isinstance(benchmark, dict)
+                for combo in itertools.product(*benchmark["params"])}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise RecordedResultsError(f"{path} is unreadable ({err}); restore it with `git checkout -- {path}`")
 
 
 def pinned_versions(benchmark_dir):

@@ -6,13 +6,12 @@ silently replace a full run's median. The runner asks first (``run --replace``).
 """
 
 import glob
-import itertools
 import os
 import re
 
 from asv.results import Results
 
-from .recorded import variant_name
+from .recorded import recorded_variants
 
 
 def replaced(results_dir, machine, commit, env_name, patterns):
@@ -27,13 +26,9 @@ def replaced(results_dir, machine, commit, env_name, patterns):
         results = Results.load(path)
         if results.commit_hash != commit or results.env_name != env_name:
             continue
-        for name in results.get_all_result_keys():
-            params = results.get_result_params(name)
-            stats = results.get_result_stats(name, params)
-            for combo, value, stat in zip(itertools.product(*params), results.get_result_value(name, params), stats):
-                variant = variant_name(name, combo)
-                if value is None or value != value or (patterns and not any(re.search(p, variant) for p in patterns)):
-                    continue  # failed, skipped, or not selected: no figure to lose
-                variants.append(variant)
-                full = full or (stat or {}).get("repeat", 1) > 1
+        for variant, value, stat in recorded_variants(results):
+            if value is None or value != value or (patterns and not any(re.search(p, variant) for p in patterns)):
+                continue  # failed, skipped, or not selected: no figure to lose
+            variants.append(variant)
+            full = full or (stat or {}).get("repeat", 1) > 1
     return variants, full
