@@ -85,7 +85,7 @@ def test_the_cpp_wrapper_layer_is_compiled_for_an_isa_valgrind_runs(tmp_path):
         ic.warm_inductor_cache([job])
         counts = callgrind.count_side_by_side({ic.slot(job) + "0": ("benchmarks.instruction_count:layer_calls", job)},
                                               lambda folder: ic.own_cache_env(folder, job), blocks=1, calls=2)
-    assert 50_000 < counts[ic.slot(job) + "0"].get("calling_thread", 0) < 1_000_000, counts  # about 196,600 on torch 2.13 CPU
+    assert 50_000 < counts[ic.slot(job) + "0"].get("calling_thread", 0) < 1_000_000, counts
 
 
 def test_a_run_counting_no_inductor_layer_gives_each_process_an_empty_cache(monkeypatch, tmp_path):

@@ -143,10 +143,13 @@ def still_to_run(project_root, machine, commit, patterns):
         return None
     if not patterns:
         return []
+    listing = os.path.join(project_root, "results", "benchmarks.json")
     try:
-        suite = recorded.suite_variants(os.path.join(project_root, "results")) or set()
+        suite = recorded.suite_variants(os.path.dirname(listing))
     except recorded.RecordedResultsError as err:
         raise BuildSpecError(str(err))
+    if suite is None:  # results recorded, but not asv's listing of the suite beside them
+        raise BuildSpecError(f"{listing} is missing; restore it with `git checkout -- {listing}`")
     wanted = {variant for variant in suite if any(re.search(p, variant) for p in patterns)}
     return [f"^{re.escape(variant)}$" for variant in sorted(wanted - done)]
 
