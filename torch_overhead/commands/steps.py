@@ -52,18 +52,17 @@ def series(project_root, machine):
     if not recorded:
         raise RecordedResultsError(f"no build of {project_root}/builds.json has results on machine {machine!r}")
     table = {}
-    for name in [COUNTS] + [benchmark for _, benchmark in LAYERS]:
+    for name in [benchmark for _, benchmark in LAYERS]:
         per_build = [result_by_variant(results, name) if name in results.get_all_result_keys() else {}
                      for _, results in recorded]
         variants = sorted({v for figures in per_build for v in figures})
         table[name] = {v: [figures.get(v) for figures in per_build] for v in variants}
     counted = [collect_counts(results) for _, results in recorded]
-    for label, _ in LAYERS:
-        if label != "Inductor":
-            per_build = [{v: row[label] for v, row in c.items() if label in row} for c in counted]
-            variants = sorted({v for figures in per_build for v in figures})
-            if variants:
-                table[counts_key(label)] = {v: [figures.get(v) for figures in per_build] for v in variants}
+    for label, _ in LAYERS:  # the headline's counts too: collect_counts reads them from COUNTS
+        per_build = [{v: row[label] for v, row in c.items() if label in row} for c in counted]
+        variants = sorted({v for figures in per_build for v in figures})
+        if variants:
+            table[counts_key(label)] = {v: [figures.get(v) for figures in per_build] for v in variants}
     return [version for version, _ in recorded], table
 
 
