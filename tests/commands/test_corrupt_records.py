@@ -76,7 +76,8 @@ def test_the_newest_build_is_the_index_s_newest_never_the_newest_file(project):
     builds.register(index, OTHER, "2.0.0", date="2000-01-01T00:00:00+00:00")  # an older build, recorded later
     os.utime(path, (0, 0))  # and its file the oldest on disk
     assert latest_results(project, "ci-cpu").commit_hash == ours
-    assert command(project, "table").stdout.startswith(f"torch {ours[:12]}")
+    version = next(b["version"] for b in builds.load(index) if b["commit"] == ours)
+    assert command(project, "table").stdout.startswith(f"torch {version} @ {ours[:12]},")
 
     entries = [dict(b, date="2100-01-01T00:00:00+00:00") if b["commit"] == OTHER else b for b in builds.load(index)]
     builds.save(index, entries)  # now the other build is the newer one

@@ -83,3 +83,17 @@ def test_device_choice_and_machine_names():
         build(False).resolve_device("cuda")
     assert build(True, "NVIDIA H200").default_machine_name("cuda", "node7") == "nvidia-h200"
     assert build(True, "NVIDIA H200").default_machine_name("cpu", "Node7") == "cpu-node7"
+
+
+def test_a_results_file_is_labelled_by_the_version_the_index_gives_its_commit(index, tmp_path):
+    from types import SimpleNamespace
+
+    from torch_overhead.lib.recorded import RecordedResultsError, build_label
+
+    project = str(tmp_path)  # the fixture's index is this folder's builds.json
+    assert build_label(project, SimpleNamespace(commit_hash=A)) == f"torch 2.13.0+cpu @ {A[:12]}"
+    unknown = "d" * 40
+    assert build_label(project, SimpleNamespace(commit_hash=unknown)) == f"torch {unknown[:12]}"
+    (tmp_path / "builds.json").write_text("{")
+    with pytest.raises(RecordedResultsError, match="unreadable"):
+        build_label(project, SimpleNamespace(commit_hash=A))

@@ -21,7 +21,7 @@ import os
 import sys
 
 from ..lib.layers import LAYERS
-from ..lib.recorded import RecordedResultsError, result_by_variant, results_of_build
+from ..lib.recorded import RecordedResultsError, build_label, result_by_variant, results_of_build
 from ..lib.suite import settings
 
 HEADLINE = settings.HEADLINE
@@ -133,6 +133,7 @@ def draw(table, title, path, clock="host"):
 def main(args):
     try:
         results = results_of_build(args.project_root, args.machine, args.build)
+        label = build_label(args.project_root, results)
     except RecordedResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -144,7 +145,7 @@ def main(args):
                 "instructions": "record them with `python -m torch_overhead run --slow`"}[what]
         figure = "instruction count" if what == "instructions" else f"{what}-clock figure"
         which = "newest results" if args.build is None else "results"
-        print(f"error: {args.machine}'s {which} (torch {results.commit_hash[:12]}) have no {figure} "
+        print(f"error: {args.machine}'s {which} ({label}) have no {figure} "
               f"for the headline; {hint}", file=sys.stderr)
         return 2
     suffix = "" if what == "host" else f"-{what}"
@@ -152,7 +153,7 @@ def main(args):
     os.makedirs(os.path.dirname(output), exist_ok=True)
     device = results.env_vars.get(settings.DEVICE_ENV_VAR, "?")
     kind = "instructions" if what == "instructions" else f"{what} clock"
-    draw(table, f"add1 per layer, {kind}: {args.machine} ({device}), torch {results.commit_hash[:12]}", output, what)
+    draw(table, f"add1 per layer, {kind}: {args.machine} ({device}), {label}", output, what)
     print(text(table, what), end="")
     print(f"picture: {output}")
     return 0

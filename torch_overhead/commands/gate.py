@@ -27,7 +27,7 @@ import sys
 
 from ..lib import expected
 from ..lib.paired import read_report as paired_report
-from ..lib.recorded import RecordedResultsError, results_of_build
+from ..lib.recorded import RecordedResultsError, build_label, results_of_build
 from . import compare
 
 UNITS = {"us_per_call": "us", "instruction_count": "instructions"}
@@ -111,7 +111,7 @@ def main(args):
         if not args.expected:
             raise GateInputError("give --expected FILE to check, or --init FILE to write one")
         checked = expected.check(expected.read(args.expected), values)
-        title = f"torch.compile overhead gate: {args.machine}, torch {results.commit_hash[:12]}"
+        title = f"torch.compile overhead gate: {args.machine}, {build_label(args.project_root, results)}"
         text = report(checked, title)
         if args.report:
             with open(args.report, "w", encoding="utf-8") as f:

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-from ..lib.recorded import RecordedResultsError, latest_results, result_by_variant
+from ..lib.recorded import RecordedResultsError, build_label, latest_results, result_by_variant
 from ..lib.suite import settings
 
 HEADLINE = settings.HEADLINE
@@ -32,10 +32,10 @@ SEED_PUBLISHED = {
 NAMES = settings.SEED_PARAM_NAMES
 
 
-def markdown(results, medians):
+def markdown(results, medians, label):
     stats_of = result_by_variant(results, HEADLINE, column="stats")
     lines = [
-        f"torch {results.commit_hash[:12]}, device {results.env_vars.get(settings.DEVICE_ENV_VAR, '?')}, "
+        f"{label}, device {results.env_vars.get(settings.DEVICE_ENV_VAR, '?')}, "
         f"machine {results.params['machine']}; microseconds per call (host time)",
         "",
         "| " + " | ".join(NAMES) + " | median | 25%-75% |",
@@ -48,11 +48,11 @@ def markdown(results, medians):
     return "\n".join(lines) + "\n"
 
 
-def counts_markdown(results):
+def counts_markdown(results, label):
     calling = result_by_variant(results, COUNTS)
     every = result_by_variant(results, COUNTS + "_all_threads")
     lines = [
-        f"torch {results.commit_hash[:12]}, device {results.env_vars.get(settings.DEVICE_ENV_VAR, '?')}, "
+        f"{label}, device {results.env_vars.get(settings.DEVICE_ENV_VAR, '?')}, "
         f"machine {results.params['machine']}; instructions per call (callgrind), beside the seed's published counts",
         "",
         "| variant | calling thread | all threads | seed (published) | calling / seed |",
@@ -80,16 +80,17 @@ def update_readme(readme, machine, table):
 def main(args):
     try:
         results = latest_results(args.project_root, args.machine)
+        label = build_label(args.project_root, results)
         name = COUNTS if args.metric == "instructions" else HEADLINE
         figures = result_by_variant(results, name) if name in results.get_all_result_keys() else {}
         if not figures:
             how = "run --slow` (valgrind installed)" if name == COUNTS else "run`"
-            raise RecordedResultsError(f"{args.machine}'s newest build (torch {results.commit_hash[:12]}) has no "
+            raise RecordedResultsError(f"{args.machine}'s newest build ({label}) has no "
                                        f"{name} figures; record them with `python -m torch_overhead {how}")
         if name == COUNTS:
-            table, block = counts_markdown(results), f"{args.machine}:instructions"
+            table, block = counts_markdown(results, label), f"{args.machine}:instructions"
         else:
-            table, block = markdown(results, figures), args.machine
+            table, block = markdown(results, figures, label), args.machine
         if args.update_readme:
             update_readme(os.path.join(args.project_root, "README.md"), block, table)
     except RecordedResultsError as err:

@@ -163,6 +163,18 @@ def results_for_commit(results_dir, machine, commit):
     return found[-1]
 
 
+def build_label(project_root, results):
+    """``torch 2.13.0+cpu @ cf30153c4c13``: the build a results file holds, by the version
+    the build index gives its commit (the bare commit when the index lacks it)."""
+    commit = results.commit_hash
+    try:
+        version = next((b["version"] for b in builds.load(os.path.join(project_root, "builds.json"))
+                        if b["commit"] == commit), None)
+    except builds.BuildIndexError as err:
+        raise RecordedResultsError(str(err)) from err
+    return f"torch {version} @ {commit[:12]}" if version else f"torch {commit[:12]}"
+
+
 def result_by_variant(results, benchmark, column=None):
     """``{(True, False, ...): value}`` for one benchmark; ``()`` keys a benchmark without
     parameters. Skipped (NaN) and failed (None) variants are left out. ``column``
