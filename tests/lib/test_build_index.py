@@ -4,6 +4,7 @@ import json
 
 import pytest
 from asv.repo import NoSuchNameError
+from asv.util import UserError
 
 from torch_overhead.lib import builds
 from torch_overhead.asv_plugins.repo import TorchBuildIndex
@@ -53,6 +54,7 @@ def test_repo_resolves_hashes_versions_tags_and_channels(index):
     assert repo.get_hash_from_name("bbbbbbbb") == B
     assert repo.get_hash_from_name("2.13.0+cpu") == A
     assert repo.get_hash_from_name("torch-2.14.1") == B
+    assert repo.get_hash_from_name("2.13.0") == A  # the release without the wheel's +cpu
     assert repo.get_hash_from_name("nightly") == C
     assert repo.get_hash_from_name(None) == B  # newest release
     assert repo.get_name_from_hash(A) == "torch-2.13.0+cpu"
@@ -60,6 +62,12 @@ def test_repo_resolves_hashes_versions_tags_and_channels(index):
         repo.get_hash_from_name("2.99.0")
     with pytest.raises(NoSuchNameError):
         repo.get_hash_from_name("dddddddd")
+
+
+def test_a_release_named_without_its_suffix_must_name_one_build(index):
+    builds.register(index, "d" * 40, "2.13.0+cu130", date="2026-06-02T00:00:00+00:00")
+    with pytest.raises(UserError, match=r"2.13.0 names 2 recorded builds \(2.13.0\+cpu, 2.13.0\+cu130\); name one"):
+        TorchBuildIndex(index, None).get_hash_from_name("2.13.0")
 
 
 def test_repo_orders_history_by_build_date(index):

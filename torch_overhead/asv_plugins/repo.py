@@ -81,6 +81,13 @@ class TorchBuildIndex(Repo):
         by_version = [b["commit"] for b in builds if b["version"] == version]
         if by_version:
             return by_version[0]
+        # "2.4.1" for the recorded "2.4.1+cu121": engineers name releases without the wheel's suffix
+        public = [b for b in builds if b["version"].split("+")[0] == version]
+        if len(public) > 1:
+            raise util.UserError(f"{name} names {len(public)} recorded builds "
+                                 f"({', '.join(b['version'] for b in public)}); name one of them")
+        if public:
+            return public[0]["commit"]
         by_hash = {b["commit"] for b in builds if len(name) >= 7 and b["commit"].startswith(name.lower())}
         if len(by_hash) == 1:
             return by_hash.pop()
