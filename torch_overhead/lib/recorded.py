@@ -166,13 +166,16 @@ def results_for_commit(results_dir, machine, commit):
 def build_label(project_root, results):
     """``torch 2.13.0+cpu @ cf30153c4c13``: the build a results file holds, by the version
     the build index gives its commit (the bare commit when the index lacks it)."""
+    from asv.util import UserError
+
+    from ..asv_plugins.repo import TorchBuildIndex
+
     commit = results.commit_hash
     try:
-        version = next((b["version"] for b in builds.load(os.path.join(project_root, "builds.json"))
-                        if b["commit"] == commit), None)
-    except builds.BuildIndexError as err:
+        tag = TorchBuildIndex(os.path.join(project_root, "builds.json"), None).get_name_from_hash(commit)
+    except UserError as err:  # the index itself is unreadable
         raise RecordedResultsError(str(err)) from err
-    return f"torch {version} @ {commit[:12]}" if version else f"torch {commit[:12]}"
+    return f"torch {tag[len('torch-'):]} @ {commit[:12]}" if tag else f"torch {commit[:12]}"
 
 
 def result_by_variant(results, benchmark, column=None):
