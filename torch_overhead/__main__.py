@@ -174,6 +174,8 @@ def parse(argv):
                 [recorded_machine])
     p.add_argument("--top", type=int, default=3, help="steps listed per variant (default 3)")
     p.add_argument("--plot", metavar="PNG", help="also draw each variant across the builds into this file")
+    p.add_argument("--against", metavar="MACHINE",
+                   help="also set this machine's instruction counts beside them: ratios and steps, build by build")
 
     p = command("callgrind-diff", callgrind_diff.main,
                 "per-function callgrind instructions of one variant in two builds, diffed")

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from conftest import committed, make_project
-from torch_overhead.commands.steps import steps
+from torch_overhead.commands.steps import against, steps
 from torch_overhead.lib.suite import settings
 
 
@@ -47,3 +47,31 @@ def test_a_machine_without_results_is_one_error_line(tmp_path):
     result = run_steps(project, "--machine", "no-such-machine")
     assert result.returncode == 2
     assert result.stderr.startswith("error: no build of ") and len(result.stderr.splitlines()) == 1
+
+
+def test_against_sets_two_machines_counts_side_by_side():
+    key = "instruction_count.InstructionCount.track_instructions"
+    base, dyn = (False,) * 4, (False, False, False, True)
+    mine = (["2.4.1", "2.5.1", "2.8.0"], {key: {base: [100.0, 200.0, 150.0], dyn: [10.0, None, 12.0]}})
+    theirs = (["2.5.1", "2.8.0"], {key: {base: [196.0, 150.0], dyn: [11.0, 12.0]}})
+    lines = against(mine, theirs, "host-a", "host-b")
+    assert lines[0] == "builds recorded on both host-a and host-b (2): 2.5.1, 2.8.0"
+    ratios = lines.index("## instructions per call, Inductor: host-a / host-b")
+    assert lines[ratios + 2].split() == ["base", "1.0204", "1.0000"]
+    assert lines[ratios + 3].split() == ["dynamic", "-", "1.0000"]
+    assert lines[-2] == ("3 figures: median |1 - ratio| 0.00%, largest 2.04%, "
+                         "2 within the gate's 1.5% margin for counts")
+    # the one step both machines measured: x0.750 here, x0.765 there
+    assert "2.5.1->2.8.0 x0.750|x0.765" in lines[-4]
+    assert lines[-1] == "1 steps: the two machines' step ratios differ by median 2.00%, largest 2.00%"
+
+
+def test_a_machine_against_itself_agrees_exactly(tmp_path):
+    project = committed(make_project(tmp_path / "project"), "results", "builds.json")
+    result = run_steps(project, "--machine", "cpu-2core", "--against", "cpu-2core")
+    assert result.returncode == 0, result.stderr
+    summary = [line for line in result.stdout.splitlines() if " figures: median |1 - ratio| " in line]
+    assert len(summary) == 1 and summary[0].split(" figures:")[0] == summary[0].split(", ")[-1].split()[0]
+    assert "median |1 - ratio| 0.00%, largest 0.00%" in summary[0]
+    bad = run_steps(project, "--machine", "cpu-2core", "--against", "no-such-machine")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: no build of ")

@@ -10,6 +10,10 @@ torch; a step in time is one only if it agrees with the counts or is confirmed s
 (``python -m torch_overhead compare``): times recorded on different days carry the host's
 drift (docs/history.md).
 
+``--against MACHINE`` reads a second machine's results too and, for the builds both recorded,
+prints each instruction count's ratio (this machine / the other) and each step between those
+builds as the two machines measured it: whether a history's steps are torch's or the host's.
+
 ``--plot`` draws, per variant, microseconds per call of each layer (solid) and the instruction
 counts of each layer that has them (dashed, same color) across the builds, from the same figures.
 """
@@ -19,6 +23,7 @@ import os
 import sys
 
 from ..lib import builds, layers
+from ..lib.expected import DEFAULT_MARGINS
 from ..lib.recorded import RecordedResultsError, result_by_variant, results_for_commit
 from ..lib.suite import settings
 from .breakdown import LAYER_COUNTS, collect_counts
@@ -95,6 +100,58 @@ def report(versions, table, top):
     return lines
 
 
+def against(mine, theirs, machine, other):
+    """Lines comparing two machines' instruction counts over the builds both recorded: per count
+    table, each figure's ratio (``machine`` / ``other``), then each step between consecutive
+    shared builds on both, and a summary against the gate's margin for counts."""
+    (versions, table), (other_versions, other_table) = mine, theirs
+    shared = [v for v in versions if v in other_versions]
+    margin = DEFAULT_MARGINS["instruction_count"]
+    lines = [f"builds recorded on both {machine} and {other} ({len(shared)}): {', '.join(shared)}"]
+    if not shared:
+        return lines
+    short = [v.split("+")[0] for v in shared]
+    ratios, step_gaps = [], []
+    for label, _ in LAYERS:
+        key = counts_key(label)
+        if not table.get(key) or not other_table.get(key):
+            continue
+        rows, step_rows = [], []
+        for variant, values in table[key].items():
+            if variant not in other_table[key]:
+                continue
+            a = dict(zip(versions, values))
+            b = dict(zip(other_versions, other_table[key][variant]))
+            pairs = [(a[v], b[v]) if a[v] is not None and b[v] is not None else None for v in shared]
+            row = [pair[0] / pair[1] if pair else None for pair in pairs]
+            ratios += [r for r in row if r is not None]
+            rows.append(f"{settings.flags_name(variant):<38} " + " ".join(
+                f"{r:>9.4f}" if r is not None else f"{'-':>9}" for r in row))
+            known = [(v, pair) for v, pair in zip(short, pairs) if pair]
+            cells = []
+            for (va, (a0, b0)), (vb, (a1, b1)) in zip(known, known[1:]):
+                cells.append(f"{va}->{vb} x{a1 / a0:.3f}|x{b1 / b0:.3f}")
+                step_gaps.append(abs((a1 / a0) / (b1 / b0) - 1))
+            if cells:
+                step_rows.append(f"{settings.flags_name(variant):<38} " + "  ".join(cells))
+        if rows:
+            lines += ["", f"## instructions per call, {label}: {machine} / {other}",
+                      f"{'variant':<38} " + " ".join(f"{v:>9}" for v in short), *rows]
+        if step_rows:
+            lines += ["", f"## instructions per call, {label}: steps between the shared builds, "
+                          f"{machine} | {other}", *step_rows]
+    if ratios:
+        gaps = sorted(abs(r - 1) for r in ratios)
+        lines += ["", f"{len(ratios)} figures: median |1 - ratio| {100 * gaps[len(gaps) // 2]:.2f}%, largest "
+                      f"{100 * gaps[-1]:.2f}%, {sum(g <= margin for g in gaps)} within the gate's "
+                      f"{100 * margin:g}% margin for counts"]
+    if step_gaps:
+        step_gaps.sort()
+        lines.append(f"{len(step_gaps)} steps: the two machines' step ratios differ by median "
+                     f"{100 * step_gaps[len(step_gaps) // 2]:.2f}%, largest {100 * step_gaps[-1]:.2f}%")
+    return lines
+
+
 def plot(versions, table, path):
     """Per variant: each layer's microseconds per call (left axis) and instructions per call
     (right axis, dashed, the layer's color) across the builds."""
@@ -150,6 +207,13 @@ def main(args):
         print(f"error: {err}", file=sys.stderr)
         return 2
     print("\n".join(report(versions, table, args.top)))
+    if args.against:
+        try:
+            other = series(args.project_root, args.against)
+        except (RecordedResultsError, builds.BuildIndexError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print("\n" + "\n".join(against((versions, table), other, args.machine, args.against)))
     if args.plot:
         plot(versions, table, args.plot)
         print(f"\npicture: {args.plot}")
