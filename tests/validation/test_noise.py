@@ -18,6 +18,8 @@ def test_noise_reports_every_block_with_its_cpu_share_and_the_steal_time():
     assert len(blocks) == 4, result.stdout
     for python_us, add1_us, share, cpu in blocks:
         assert 0 < float(python_us) < float(add1_us)  # a 300-element sum beats a compiled call
-        assert 30 <= int(share) <= 101  # this process ran on its CPU most of each block
+        # a share of the block's wall time: some CPU was spent, never more than the wall time (rounded);
+        # how much is the machine's load (25% seen with the suite's other tests on both CPUs)
+        assert 0 < int(share) <= 101
     assert re.search(r"4 blocks in \d+ s; steal over that time, all \d+ CPUs together: [\d.]+ s", result.stdout)
     assert re.search(r"add1's CPU share of wall time: median \d+%, lowest \d+%", result.stdout)
