@@ -176,6 +176,8 @@ def parse(argv):
     p.add_argument("--plot", metavar="PNG", help="also draw each variant across the builds into this file")
     p.add_argument("--against", metavar="MACHINE",
                    help="also set this machine's instruction counts beside them: ratios and steps, build by build")
+    p.add_argument("--between", nargs=2, metavar=("OLD", "NEW"),
+                   help="instead: every variant's instruction count at every layer, build OLD -> NEW (Markdown)")
 
     p = command("callgrind-diff", callgrind_diff.main,
                 "per-function callgrind instructions of one variant in two builds, diffed")

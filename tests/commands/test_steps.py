@@ -4,7 +4,10 @@ import subprocess
 import sys
 
 from conftest import committed, make_project
-from torch_overhead.commands.steps import against, steps
+import pytest
+
+from torch_overhead.commands.steps import against, between, steps
+from torch_overhead.lib.recorded import RecordedResultsError
 from torch_overhead.lib.suite import settings
 
 
@@ -75,3 +78,19 @@ def test_a_machine_against_itself_agrees_exactly(tmp_path):
     assert "median |1 - ratio| 0.00%, largest 0.00%" in summary[0]
     bad = run_steps(project, "--machine", "cpu-2core", "--against", "no-such-machine")
     assert bad.returncode == 2 and bad.stderr.startswith("error: no build of ")
+
+
+def test_between_gives_every_variant_and_layer_one_cell():
+    headline = "instruction_count.InstructionCount.track_instructions"
+    dynamo = "instruction_count.LayerInstructionCount.track_instructions('dynamo')"
+    base, dyn = (False,) * 4, (False, False, False, True)
+    versions = ["2.12.1+cu130", "2.13.0+cpu", "2.14.1+cu130"]
+    table = {headline: {base: [100.0, 150.0, 120.0], dyn: [200.0, None, 100.0]},
+             dynamo: {base: [80.0, 90.0, 60.0]}}
+    lines = between(versions, table, "2.12.1", "2.14.1+cu130")
+    assert lines[0] == "instructions per call, 2.12.1+cu130 -> 2.14.1+cu130: the change per call (the ratio)"
+    assert lines[2] == "| variant | Dynamo | Inductor |"
+    assert lines[4:] == ["| base | -20 (x0.750) | +20 (x1.200) |", "| dynamic | - | -100 (x0.500) |"]
+    assert between(versions, table, "2.12.1", "2.13.0")[5] == "| dynamic | - | - |"  # no figure in 2.13.0
+    with pytest.raises(RecordedResultsError, match=r"^--between 2\.99: no build of that version .* recorded: 2\.12\.1"):
+        between(versions, table, "2.99", "2.14.1")

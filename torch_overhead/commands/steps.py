@@ -14,6 +14,10 @@ drift (docs/history.md).
 prints each instruction count's ratio (this machine / the other) and each step between those
 builds as the two machines measured it: whether a history's steps are torch's or the host's.
 
+``--between OLD NEW`` prints instead, for two recorded builds (``2.12.1`` or ``2.12.1+cu130``), a
+Markdown table of every variant's instruction count at every layer: the change per call and the
+ratio, which says which layer carries a step in every variant at once.
+
 ``--plot`` draws, per variant, microseconds per call of each layer (solid) and the instruction
 counts of each layer that has them (dashed, same color) across the builds, from the same figures.
 """
@@ -98,6 +102,33 @@ def report(versions, table, top):
             described = "; ".join(f"{va} -> {vb} x{r:.3f} ({a * scale:,.{0 if not unit else 1}f} -> "
                                   f"{b * scale:,.{0 if not unit else 1}f}{unit})" for r, va, vb, a, b in found)
             lines.append(f"{settings.flags_name(variant):<38} {described or 'fewer than two builds with a figure'}")
+    return lines
+
+
+def build_index(versions, name):
+    """Position of build ``name`` (a full version, or one without its local part) in ``versions``."""
+    found = [i for i, version in enumerate(versions) if name in (version, version.split("+")[0])]
+    if len(found) != 1:
+        raise RecordedResultsError(f"--between {name}: {'no' if not found else 'more than one'} build of that version "
+                                   f"has results on this machine; recorded: {', '.join(versions)}")
+    return found[0]
+
+
+def between(versions, table, old, new):
+    """Markdown lines: per variant and layer, the instruction count's change per call from build
+    ``old`` to build ``new``, and its ratio."""
+    a, b = build_index(versions, old), build_index(versions, new)
+    labels = [label for label, _ in LAYERS if table.get(counts_key(label))]
+    variants = sorted({v for label in labels for v in table[counts_key(label)]})
+    lines = [f"instructions per call, {versions[a]} -> {versions[b]}: the change per call (the ratio)", "",
+             "| variant | " + " | ".join(labels) + " |", "| --- |" + " --- |" * len(labels)]
+    for variant in variants:
+        cells = []
+        for label in labels:
+            values = table[counts_key(label)].get(variant)
+            before, after = (values[a], values[b]) if values else (None, None)
+            cells.append(f"{after - before:+,.0f} (x{after / before:.3f})" if before and after else "-")
+        lines.append(f"| {settings.flags_name(variant)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -206,7 +237,14 @@ def main(args):
     except (RecordedResultsError, builds.BuildIndexError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print("\n".join(report(versions, table, args.top)))
+    if args.between:
+        try:
+            print("\n".join(between(versions, table, *args.between)))
+        except RecordedResultsError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    else:
+        print("\n".join(report(versions, table, args.top)))
     if args.against:
         try:
             other = series(args.project_root, args.against)
