@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-from conftest import committed, make_project
 import pytest
+from conftest import committed, make_project
 
 from torch_overhead.commands.steps import against, between, steps
 from torch_overhead.lib.recorded import RecordedResultsError
