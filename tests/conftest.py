@@ -1,5 +1,6 @@
 """Shared fixtures: a throwaway copy of the asv project, and a way to run the main command on it."""
 
+import fcntl
 import glob
 import os
 import shutil
@@ -15,6 +16,18 @@ from torch_overhead.lib.main_command import copy_project
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEWER_BUILD = "f" * 40  # a build in the index that no test installs
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
+
+
+@pytest.fixture(autouse=True)
+def cpu_share(request, tmp_path_factory):
+    """A test marked ``alone`` runs while no other test does: the test command runs two files at
+    once (pytest-xdist), and a test that decides by wall-time medians read an unchanged commit
+    past its threshold while the other worker's callgrind processes shared its CPU. Every other
+    test holds the lock shared; the file is common to the workers (their base folders' parent)."""
+    path = tmp_path_factory.getbasetemp().parent / "cpu-share.lock"
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if request.node.get_closest_marker("alone") else fcntl.LOCK_SH)
+        yield
 
 
 def make_project(path, benchmarks_from=None):

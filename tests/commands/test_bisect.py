@@ -23,6 +23,7 @@ def one_error_line(result):
     return errors[0]
 
 
+@pytest.mark.alone
 def test_bisect_names_the_overhead_commit_skips_a_broken_build_and_resumes(standin):
     c = standin.commits
     main = c["main"]
