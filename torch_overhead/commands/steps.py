@@ -234,24 +234,14 @@ def plot(versions, table, path):
 def main(args):
     try:
         versions, table = series(args.project_root, args.machine)
+        lines = between(versions, table, *args.between) if args.between else report(versions, table, args.top)
+        if args.against:
+            other = series(args.project_root, args.against)
+            lines += ["", *against((versions, table), other, args.machine, args.against)]
     except (RecordedResultsError, builds.BuildIndexError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.between:
-        try:
-            print("\n".join(between(versions, table, *args.between)))
-        except RecordedResultsError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    else:
-        print("\n".join(report(versions, table, args.top)))
-    if args.against:
-        try:
-            other = series(args.project_root, args.against)
-        except (RecordedResultsError, builds.BuildIndexError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print("\n" + "\n".join(against((versions, table), other, args.machine, args.against)))
+    print("\n".join(lines))
     if args.plot:
         plot(versions, table, args.plot)
         print(f"\npicture: {args.plot}")
