@@ -105,7 +105,7 @@ def report(versions, table, top):
     return lines
 
 
-def build_index(versions, name):
+def build_position(versions, name):
     """Position of build ``name`` (a full version, or one without its local part) in ``versions``."""
     found = [i for i, version in enumerate(versions) if name in (version, version.split("+")[0])]
     if len(found) != 1:
@@ -117,7 +117,7 @@ def build_index(versions, name):
 def between(versions, table, old, new):
     """Markdown lines: per variant and layer, the instruction count's change per call from build
     ``old`` to build ``new``, and its ratio."""
-    a, b = build_index(versions, old), build_index(versions, new)
+    a, b = build_position(versions, old), build_position(versions, new)
     labels = [label for label, _ in LAYERS if table.get(counts_key(label))]
     variants = sorted({v for label in labels for v in table[counts_key(label)]})
     lines = [f"instructions per call, {versions[a]} -> {versions[b]}: the change per call (the ratio)", "",
