@@ -180,7 +180,7 @@ def parse(argv):
                    help="instead: every variant's instruction count at every layer, build OLD -> NEW (Markdown)")
 
     p = command("callgrind-diff", callgrind_diff.main,
-                "per-function callgrind instructions of one variant in two builds, diffed")
+                "per-function callgrind instructions of one variant in two builds, diffed", [device])
     p.add_argument("old", metavar="OLD_PYTHON", help="interpreter with the older torch build")
     p.add_argument("new", metavar="NEW_PYTHON", help="interpreter with the newer torch build")
     p.add_argument("--variant", default="base",

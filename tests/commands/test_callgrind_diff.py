@@ -39,3 +39,15 @@ def test_variants_are_named_by_their_flags():
     for bad in ("backward", "inference_mode+backward+requires_grad", "grad"):
         with pytest.raises(DiffError, match="name the flags that are on"):
             parse_variant(bad)
+
+
+def test_cuda_asked_of_a_build_without_a_gpu_is_one_error_line():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this build sees a GPU: --device cuda would count on it (minutes)")
+    result = subprocess.run([sys.executable, "-m", "torch_overhead", "callgrind-diff", "--device", "cuda",
+                             sys.executable, sys.executable], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "sees no CUDA device" in errors[0], result.stderr

@@ -2,6 +2,10 @@
 
 ``python -m torch_overhead callgrind-diff OLD_PYTHON NEW_PYTHON [--variant requires_grad+backward] [--top 25]``
 ``python -m torch_overhead callgrind-diff PYTHON PYTHON --layer eager --new-layer inductor``: two layers of one build
+``python -m torch_overhead callgrind-diff --device cuda PYTHON PYTHON``: one build against itself, two processes on
+the GPU: what moves between processes
+
+Counted on ``--device`` (default: CUDA where the build sees a GPU, as ``run``).
 
 Each interpreter's torch counts ``add1`` of the variant at its layer (default: the headline,
 Inductor) exactly as the instruction-count benchmarks do (``benchmarks/callgrind.py``: compiled and warmed up
@@ -92,12 +96,13 @@ def diff(old, new, calls, top):
     return lines
 
 
-def count(python, layer, variant, project_root, workdir):
-    """Count the variant at ``layer`` in ``python``'s torch; returns (build, counts, path of the
-    fewest-instructions dump)."""
+def count(python, layer, variant, wanted_device, project_root, workdir):
+    """Count the variant at ``layer`` in ``python``'s torch on ``wanted_device`` (auto, cuda, cpu);
+    returns (build, counts, path of the fewest-instructions dump)."""
     build = probe(python)
-    env = benchmark_env("cpu", build.git_version, project_root, [])
-    print(f"counting {settings.flags_name(variant)} at layer {layer} in torch {build.version} "
+    device = build.resolve_device(wanted_device)
+    env = benchmark_env(device, build.git_version, project_root, [])
+    print(f"counting {settings.flags_name(variant)} at layer {layer} on {device} in torch {build.version} "
           f"@ {build.git_version[:12]} (a compile, then callgrind: minutes)", flush=True)
     result = subprocess.run([python, "-c", _COUNT, workdir, json.dumps([layer, *variant])], cwd=project_root, env=env,
                             capture_output=True, text=True)
@@ -123,7 +128,7 @@ def main(args):
         profiles = []
         for python, layer in zip((args.old, args.new), layers):
             with tempfile.TemporaryDirectory(prefix="callgrind-diff-") as workdir:
-                build, counts, dump = count(python, layer, variant, args.project_root, workdir)
+                build, counts, dump = count(python, layer, variant, args.device, args.project_root, workdir)
                 profiles.append((build, counts, functions(dump, False), functions(dump, True)))
     except (DiffError, ProbeError) as err:
         print(f"error: {err}", file=sys.stderr)
