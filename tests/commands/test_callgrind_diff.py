@@ -3,6 +3,7 @@
 The whole command (two builds, a compile and a callgrind run each) takes minutes: its output on
 real builds is in docs/measurements; here valgrind profiles two short Python programs."""
 
+import os
 import subprocess
 import sys
 
@@ -51,3 +52,18 @@ def test_cuda_asked_of_a_build_without_a_gpu_is_one_error_line():
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "sees no CUDA device" in errors[0], result.stderr
+
+
+def test_without_callgrind_annotate_it_says_so_before_counting(tmp_path):
+    """A relocated valgrind kit (the GPU machine's) may come without valgrind's profile reader."""
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    (kit / "valgrind").write_text("#!/bin/sh\n")
+    (kit / "valgrind").chmod(0o755)
+    env = dict(os.environ, TORCH_OVERHEAD_VALGRIND=str(kit / "valgrind"), PATH=os.path.dirname(sys.executable))
+    result = subprocess.run([sys.executable, "-m", "torch_overhead", "callgrind-diff", sys.executable, sys.executable],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "callgrind_annotate" in errors[0], result.stderr
+    assert "counting" not in result.stdout

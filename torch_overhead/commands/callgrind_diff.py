@@ -22,6 +22,7 @@ as one function gone and another new, which the listing says.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,9 +69,24 @@ def parse_variant(text):
     return variant
 
 
-def functions(dump, inclusive):
+def find_annotate():
+    """valgrind's profile reader: on PATH, else beside the valgrind the counts use (a relocated
+    kit may lack it: checked before minutes of counting)."""
+    try:
+        valgrind = settings.chosen_valgrind()
+    except ValueError as err:
+        raise DiffError(str(err))
+    found = shutil.which("callgrind_annotate") or (
+        valgrind and shutil.which("callgrind_annotate", path=os.path.dirname(os.path.realpath(valgrind))))
+    if not found:
+        raise DiffError("callgrind_annotate (valgrind's profile reader, a Perl script) is not on PATH nor beside "
+                        "valgrind: install valgrind, or put its callgrind_annotate on PATH")
+    return found
+
+
+def functions(dump, inclusive, annotate="callgrind_annotate"):
     """``{"file:function [library]": instructions}`` from ``callgrind_annotate`` of one dump."""
-    listing = subprocess.run(["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}",
+    listing = subprocess.run([annotate, f"--inclusive={'yes' if inclusive else 'no'}",
                               "--threshold=100", dump], capture_output=True, text=True, check=True).stdout
     costs = defaultdict(int)
     for line in listing.split("file:function", 1)[-1].splitlines():
@@ -124,12 +140,13 @@ def count(python, layer, variant, wanted_device, project_root, workdir):
 def main(args):
     try:
         variant = parse_variant(args.variant)
+        annotate = find_annotate()
         layers = (args.layer, args.new_layer or args.layer)
         profiles = []
         for python, layer in zip((args.old, args.new), layers):
             with tempfile.TemporaryDirectory(prefix="callgrind-diff-") as workdir:
                 build, counts, dump = count(python, layer, variant, args.device, args.project_root, workdir)
-                profiles.append((build, counts, functions(dump, False), functions(dump, True)))
+                profiles.append((build, counts, functions(dump, False, annotate), functions(dump, True, annotate)))
     except (DiffError, ProbeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
