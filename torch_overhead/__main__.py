@@ -7,13 +7,14 @@ import sys
 from .commands import backfill, bisect, breakdown, callgrind_diff, compare, gate, run, steps, table
 from .lib import paired
 from .lib.suite import ROOT, settings
-from .validation import compare_check, counts, figures, gate_sensitivity, harness, noise, trials
+from .validation import compare_check, count_spread, counts, figures, gate_sensitivity, harness, noise, trials
 
 EPILOG = """validation tools (the suite's own checks, not needed to benchmark):
   figures           fidelity, cost and stability of the suite, as a table
   harness           how much of asv's figure is asv's own per-call harness, in one process
   noise             is it torch or the machine? add1 beside a pure-Python clock, per block
   counts            repeatability of the callgrind instruction counts
+  count-spread      how far one job's count moves between counting processes, and what evens it out
   gate-sensitivity  the smallest injected per-call overhead the gate flags on this machine
   compare-check     false alarms, sensitivity, cost and stability of compare's verdicts here
   trials            bad input and faults replayed on scratch copies: exit status, message, files changed
@@ -210,6 +211,15 @@ def parse(argv):
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--processes", type=int, help="counting processes at once (default: one per CPU)")
     p.add_argument("--recorded", metavar="MACHINE", help="also show the counts recorded for this machine's newest build")
+
+    p = command("count-spread", count_spread.main,
+                "how far one job's instruction count moves between counting processes", [device], listed=False)
+    p.add_argument("--variant", action="append",
+                   help="flags that are on, joined by '+', or base; repeat for more (default: the two backward variants)")
+    p.add_argument("--layer", default="inductor", choices=list(settings.LAYERS), help="layer counted (default inductor)")
+    p.add_argument("--per-job", type=int, default=8, help="counting processes per job (default 8)")
+    p.add_argument("--calls", type=int, default=20, help="counted calls per block (default 20, the suite's)")
+    p.add_argument("--processes", type=int, help="counting processes at once (default: one per CPU)")
 
     p = command("gate-sensitivity", gate_sensitivity.main,
                 "smallest injected per-call overhead the gate flags on this machine", [device, timing], listed=False)
