@@ -26,7 +26,7 @@ from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
 DEFAULT_VARIANTS = ("requires_grad+backward", "requires_grad+backward+dynamic")
-TARGET = 0.1  # percent: issue 21's repeat target for two runs
+TARGET = 0.1  # percent: how close two runs' counts aim to be (docs/instruction-counts.md, Repeatability)
 
 
 def pairs_apart(figures, k, draws=4000, seed=0):
