@@ -50,6 +50,13 @@ def results_file(project):
     return path
 
 
+def one_error_line(result):
+    """The command's single ``error:`` line (bad input says what to do in one line)."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stdout[-2000:] + result.stderr
+    return errors[0]
+
+
 def run_main(project, *args, env=None):
     """``python -m torch_overhead run`` on ``project``, isolated from the user's asv machine file."""
     full_env = dict(os.environ, HOME=str(project), **(env or {}))

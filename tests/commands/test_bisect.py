@@ -9,18 +9,12 @@ import sys
 
 import pytest
 
-from conftest import committed, ctrl_c, terminal_job
+from conftest import committed, ctrl_c, one_error_line, terminal_job
 from torch_standin import OVERHEAD_SUBJECT, THRESHOLD, StandIn, build, builds_log, git
 
 @pytest.fixture
 def standin(tmp_path):
     return StandIn(tmp_path)
-
-
-def one_error_line(result):
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stdout[-2000:] + result.stderr
-    return errors[0]
 
 
 @pytest.mark.alone

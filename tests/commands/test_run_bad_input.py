@@ -13,7 +13,7 @@ import time
 import pytest
 from asv.results import Results
 
-from conftest import ctrl_c, make_project, run_main, snapshot, terminal_job
+from conftest import ctrl_c, make_project, one_error_line, run_main, snapshot, terminal_job
 
 
 @pytest.fixture
@@ -23,12 +23,6 @@ def project(recorded_project, tmp_path):
     copy = str(tmp_path / "project")
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("html", ".asv"))
     return copy
-
-
-def one_error_line(result):
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def recorded_file(project):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ctrl_c, results_file, run_main, snapshot, terminal_job
+from conftest import ctrl_c, one_error_line, results_file, run_main, snapshot, terminal_job
 from torch_overhead.lib import dashboard, guard, machine, probe
 from torch_overhead.validation.trials import respecting_modes
 
@@ -26,12 +26,6 @@ def project(recorded_project, tmp_path):
     copy = str(tmp_path / "project")
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".asv"))
     return copy
-
-
-def one_error_line(result):
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def html_hashes(project):

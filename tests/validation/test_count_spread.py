@@ -5,6 +5,7 @@ import statistics
 import subprocess
 import sys
 
+from conftest import one_error_line
 from torch_overhead.validation.count_spread import TARGET, pairs_apart, processes_needed
 
 
@@ -32,8 +33,7 @@ def test_bad_input_is_one_error_line():
     for args, words in ((["--per-job", "1"], "--per-job must be at least 2"),
                         (["--variant", "inference_mode+backward"], "name the flags that are on")):
         result = run(*args)
-        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-        assert result.returncode == 2 and len(errors) == 1 and words in errors[0], result.stderr
+        assert result.returncode == 2 and words in one_error_line(result)
 
 
 def test_the_eager_call_counts_alike_in_every_process_on_the_cpu():
