@@ -11,9 +11,9 @@ interval of the ratio B/A (``lib/paired.py``) and a verdict: slower or faster (i
 beyond ``1 +- --band``), same (wholly within it), or unknown, which more rounds settle, up to
 ``--budget-seconds``.
 
-How it drives asv: each round starts one asv forkserver per side (asv's own ``ForkServer``,
-which imports torch, Dynamo and Inductor once), and each benchmark process is forked from
-it by asv's ``run_benchmark``. A main-command run per side and round
+How it drives asv: each round starts, per side, one interpreter that imports torch, Dynamo and
+Inductor once and forks an asv_runner server for each lane (``lib/forkservers.py``), and each
+benchmark process is forked from its lane's server by asv's ``run_benchmark``. A main-command run per side and round
 (as ``figures`` does) would pay the probe and asv's discovery every time too, and start the
 two forkservers one after the other (docs/paired-comparison.md has the figures). Each process's
 samples are added to that side's asv results under its build, machine ``MACHINE-compare``
@@ -48,12 +48,13 @@ from asv.config import Config
 from asv.machine import Machine
 from asv.repo import get_repo
 from asv.results import Results
-from asv.runner import ForkServer, run_benchmark
+from asv.runner import run_benchmark
 from asv.util import UserError
 
 from ..asv_plugins.environment import InstalledTorch
 from ..lib import builds, dashboard, guard, machine, main_command, paired, recorded
 from ..lib.benchmark_env import benchmark_env
+from ..lib.forkservers import SideServers
 from ..lib.probe import ProbeError, probe
 from ..lib.suite import settings
 
@@ -601,44 +602,34 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
 
 
 class RoundServers:
-    """One round's fresh asv forkservers, one per side and lane, importing torch, Dynamo and Inductor
-    in the background from the moment they are created: the next round's start while this round's
-    pairs run (an import takes seconds; with a server per side and lane per round, most of a
-    round), on the CPUs no lane uses when there are such CPUs. Fresh every round: with one
+    """One round's fresh servers, one per side and lane, importing torch, Dynamo and Inductor in
+    the background from the moment they are created: the next round's start while this round's
+    pairs run, on the CPUs no lane uses when there are such CPUs. Per side, one interpreter
+    imports and forks its lanes' servers (``lib/forkservers.py``). Fresh every round: with one
     forkserver per side for all rounds, every process of a side shared that server's state, and
     an A/A comparison read one side faster in every round (docs/paired-comparison.md). With
-    simultaneous pairing each lane gets a meeting directory, passed on through its servers'
-    environment to the processes forked from them."""
+    simultaneous pairing each lane gets a meeting directory, passed on through its server's
+    environment to the processes forked from it."""
 
     def __init__(self, sides, lanes, conf, simultaneous, spare_cpus):
-        self.barriers, self.spawners, servers = [], [], []
+        self.barriers = [tempfile.mkdtemp(prefix="torch-overhead-pair-") if simultaneous else None for _ in lanes]
+        lane_envs = [{} if b is None else {settings.PAIR_BARRIER_ENV_VAR: b} for b in self.barriers]
+        self.sides = []
+        for side in sides:
+            # Ctrl-C held back: a server started but not yet kept would never be closed, and its
+            # output reader thread would keep this process from exiting.
+            with uninterrupted(), environ(side.process_env):
+                self.sides.append((side, SideServers(side.env, conf.benchmark_dir, lane_envs)))
+            if spare_cpus:
+                with contextlib.suppress(OSError):  # inherited by its lanes' servers and their imports
+                    os.sched_setaffinity(self.sides[-1][1].server_proc.pid, spare_cpus)
+        self.spawners = [{side.label: servers.lanes[k] for side, servers in self.sides} for k in range(len(lanes))]
         self.pool = concurrent.futures.ThreadPoolExecutor(len(sides) * len(lanes))
-        for _ in lanes:
-            barrier = tempfile.mkdtemp(prefix="torch-overhead-pair-") if simultaneous else None
-            self.barriers.append(barrier)
-            self.spawners.append({})
-            for side in sides:
-                env = side.process_env if barrier is None else {**side.process_env, settings.PAIR_BARRIER_ENV_VAR: barrier}
-                # Ctrl-C held back: a server started but not yet kept would never be closed, and its
-                # output reader thread would keep this process from exiting.
-                with uninterrupted(), environ(env):
-                    try:
-                        spawner = ForkServer(side.env, conf.benchmark_dir)
-                    except RuntimeError as err:  # the server exited before it listened
-                        self.failed = f"asv's benchmark server did not start in side {side.label}'s {side.python} ({err})"
-                        return
-                self.spawners[-1][side.label] = spawner
-                if spare_cpus:
-                    with contextlib.suppress(OSError):  # inherited by the threads its import starts
-                        os.sched_setaffinity(spawner.server_proc.pid, spare_cpus)
-                servers.append((side, spawner))
-        self.failed = None
-        self.imported = [(side, self.pool.submit(spawner.preimport)) for side, spawner in servers]
+        self.imported = [(side, self.pool.submit(lane.preimport)) for side, servers in self.sides
+                         for lane in servers.lanes]
 
     def ready(self):
         """Wait for every server's import; returns an error, or None."""
-        if self.failed:
-            return self.failed
         for side, future in self.imported:
             ok, out = future.result()
             if not ok:
@@ -647,20 +638,10 @@ class RoundServers:
         return None
 
     def close(self):
-        for spawners in self.spawners:
-            for spawner in spawners.values():
-                spawner.interrupted = True  # asv would print the server's output: not needed
-                try:
-                    spawner.close()
-                except ProcessLookupError:
-                    # asv signals the server's process group and stops at the first signal that finds
-                    # none (seen once in CI, leaving a server and its reader thread that kept compare
-                    # from exiting): finish what its close left undone.
-                    spawner.server_proc.kill()
-                    spawner.server_proc.wait()
-                    spawner.stdout_reader_thread.join()
-                    shutil.rmtree(spawner.tmp_dir, ignore_errors=True)
-        self.spawners = []
+        for _, servers in self.sides:
+            servers.interrupted = True  # asv would print the server's output: not needed
+            servers.close()
+        self.sides = []
         self.pool.shutdown(wait=False)  # closing the servers ends the imports' waits
         for barrier in self.barriers:
             if barrier:
