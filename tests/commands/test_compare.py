@@ -136,6 +136,29 @@ def test_lanes_refuse_cpus_they_cannot_share(cpus, jobs, pairing, message):
         lanes_of(cpus, jobs, pairing)
 
 
+@pytest.mark.parametrize("cpus, jobs, pairing, untimed", [
+    ([4, 5], 2, "simultaneous", True),  # one CPU a lane, both sides on it
+    ([4, 5, 6, 7], 2, "simultaneous", False),  # two a lane: one each
+    (None, 2, "simultaneous", False),
+    ([4, 5], 2, "back-to-back", False),
+])
+def test_a_backward_is_not_timed_with_both_sides_on_one_cpu(cpus, jobs, pairing, untimed):
+    """A backward waits at every call on the autograd device thread, so two sides on one CPU take
+    turns call by call: a cost added to one read as none. Such variants are left untimed, with
+    what to do instead; the forward ones, and other placements, are timed."""
+    from torch_overhead.commands.compare import SHARED_CPU_BACKWARD, lanes_of, shared_cpu_backwards, table
+    bench = {"params": [["False", "True"]] * 4, "param_names": ["requires_grad", "inference_mode", "backward", "dynamic"]}
+    selected = [(f"v{idx}", bench, idx) for idx in range(16)]
+    backward = {f"v{idx}" for idx in range(16) if idx & 2}  # the third flag of each combination
+    found = shared_cpu_backwards(selected, lanes_of(cpus, jobs, pairing), pairing)
+    assert found == (backward if untimed else set())
+    assert shared_cpu_backwards([("x", {"params": [], "param_names": []}, 0)], lanes_of([4], 1, "simultaneous"),
+                                "simultaneous") == set()
+    rows = dict((name, (s, note)) for name, s, note in table(["v2", "v0"], [], 0.02, "median", found))
+    assert rows["v2"] == ((None, SHARED_CPU_BACKWARD) if untimed else rows["v2"])
+    assert rows["v0"][1] != SHARED_CPU_BACKWARD
+
+
 def test_both_sides_at_once_sample_one_timing_unless_told_otherwise():
     """At once, a sample is one timing (it falls within one scheduler slice); --attribute wins;
     back to back keeps the suite's own sampling."""
@@ -213,6 +236,8 @@ def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
     (["--env-b", "NOEQUALS"], "give KEY=VALUE"),
     (["--band", "0"], "--band 0.0"),
     (["--bench", "no_such_benchmark"], "matches no benchmark"),
+    (["--bench", r"RuntimeOverhead\.time_add1\(True, False, True, False\)", "--cpu-affinity", "0"],
+     "a backward with both sides on one CPU"),
     # Out of range on a machine of fewer than 4 CPUs (asv's check), else more than two (compare's).
     (["--pairing", "simultaneous", "--cpu-affinity", "1,2,3"], "--cpu-affinity"),
     (["--pairing", "simultaneous", "--cpu-affinity", "0,1,0"], "with --pairing simultaneous give one CPU"),

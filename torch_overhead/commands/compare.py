@@ -68,6 +68,11 @@ PAIRS_PER_LANE = 2
 # keep the median steady (docs/paired-comparison.md).
 SIMULTANEOUS_SAMPLING = {"number": 1, "repeat": (40, 200, 10.0)}
 DEFAULT_BENCH = "^" + settings.HEADLINE.replace(".", r"\.") + r"\("
+# A backward blocks at every call until the autograd engine's device thread is done, so two sides
+# on one CPU take turns call by call and each one's time holds the other's: a 5% cost added on
+# the device thread read 0.974-0.985, once "same" (docs/paired-comparison.md). Not compared so.
+SHARED_CPU_BACKWARD = ("n/a: a backward with both sides on one CPU, where each side's time holds the other's: "
+                       "give each lane two CPUs (--cpu-affinity), or compare instruction counts")
 
 
 class CompareError(RuntimeError):
@@ -209,6 +214,21 @@ def variants(benchmarks):
             continue
         combos = list(itertools.product(*benchmark["params"]))
         out += [(f"{name}({', '.join(combos[i])})", benchmark, i) for i in selection]
+    return out
+
+
+def shared_cpu_backwards(selected, lanes, pairing):
+    """Names of the backward variants in ``selected`` that both sides at once on one CPU a lane
+    would time (``SHARED_CPU_BACKWARD``)."""
+    if pairing != "simultaneous" or any(lane.cpus is None or len(lane.cpus) != 1 for lane in lanes):
+        return set()
+    out = set()
+    for name, benchmark, idx in selected:
+        param_names = benchmark.get("param_names") or []
+        if "backward" in param_names:
+            combo = list(itertools.product(*benchmark["params"]))[idx]
+            if combo[param_names.index("backward")] == "True":
+                out.add(name)
     return out
 
 
@@ -374,9 +394,11 @@ def fmt_interval(summary):
     return f"[{summary['low']:.3f}, {summary['high']:.3f}]"
 
 
-def table(names, rounds, band, estimator):
-    """Rows of the verdict table: ``[(variant, summary or None, note)]``."""
-    return [(name,) + status_of(name, rounds, band, estimator) for name in names]
+def table(names, rounds, band, estimator, untimed=()):
+    """Rows of the verdict table: ``[(variant, summary or None, note)]``; ``untimed``: variants
+    not compared (``SHARED_CPU_BACKWARD``)."""
+    return [(name, None, SHARED_CPU_BACKWARD) if name in untimed else (name,) + status_of(name, rounds, band, estimator)
+            for name in names]
 
 
 def print_table(rows):
@@ -505,9 +527,15 @@ def compare(args):
               f"{settings.HEADLINE}(False, False, False, False)", file=sys.stderr)
         return 2
     names = [name for name, _, _ in selected]
-    print(f"{len(names)} variants; state {path}; budget {args.budget_seconds:.0f} s", flush=True)
-    status = loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, start)
-    rows = table(names, state["rounds"], args.band, args.estimator)
+    untimed = shared_cpu_backwards(selected, lanes, args.pairing)
+    if untimed and len(untimed) == len(selected):
+        print(f"error: {SHARED_CPU_BACKWARD[len('n/a: '):]}", file=sys.stderr)
+        return 2
+    print(f"{len(names)} variants; state {path}; budget {args.budget_seconds:.0f} s"
+          + (f"; {len(untimed)} backward not compared on a shared CPU" if untimed else ""), flush=True)
+    status = loop(args, sides, lanes, conf, repo, [item for item in selected if item[0] not in untimed], state,
+                  path, extra_params, start)
+    rows = table(names, state["rounds"], args.band, args.estimator, untimed)
     print()
     print_table(rows)
     noise = spread_line(state, args.band)
