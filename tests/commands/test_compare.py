@@ -147,7 +147,8 @@ def test_a_backward_is_not_timed_with_both_sides_on_one_cpu(cpus, jobs, pairing,
     turns call by call: a cost added to one read as none. Such variants are left untimed, with
     what to do instead; the forward ones, and other placements, are timed."""
     from torch_overhead.commands.compare import SHARED_CPU_BACKWARD, lanes_of, shared_cpu_backwards, table
-    bench = {"params": [["False", "True"]] * 4, "param_names": ["requires_grad", "inference_mode", "backward", "dynamic"]}
+    bench = {"params": [["False", "True"]] * 4,
+             "param_names": ["requires_grad", "inference_mode", "backward", "dynamic"]}
     selected = [(f"v{idx}", bench, idx) for idx in range(16)]
     backward = {f"v{idx}" for idx in range(16) if idx & 2}  # the third flag of each combination
     found = shared_cpu_backwards(selected, lanes_of(cpus, jobs, pairing), pairing)

@@ -13,9 +13,9 @@ beyond ``1 +- --band``), same (wholly within it), or unknown, which more rounds 
 
 How it drives asv: each round starts, per side, one interpreter that imports torch, Dynamo and
 Inductor once and forks an asv_runner server for each lane (``lib/forkservers.py``), and each
-benchmark process is forked from its lane's server by asv's ``run_benchmark``. A main-command run per side and round
-(as ``figures`` does) would pay the probe and asv's discovery every time too, and start the
-two forkservers one after the other (docs/paired-comparison.md has the figures). Each process's
+benchmark process is forked from its lane's server by asv's ``run_benchmark``. A main-command
+run per side and round (as ``figures`` does) would pay the probe and asv's discovery every time
+too, and start the two sides' servers one after the other (docs/paired-comparison.md has the figures). Each process's
 samples are added to that side's asv results under its build, machine ``MACHINE-compare``
 (never over what ``run`` recorded), so ``asv compare`` and the dashboard see them; a side with
 environment settings is its own asv environment (the settings are part of its name), and when
