@@ -218,16 +218,17 @@ def variants(benchmarks):
 
 
 def shared_cpu_backwards(selected, lanes, pairing):
-    """Names of the backward variants in ``selected`` that both sides at once on one CPU a lane
-    would time (``SHARED_CPU_BACKWARD``)."""
+    """Names of the seed's backward variants in ``selected`` that both sides at once on one CPU a
+    lane would time (``SHARED_CPU_BACKWARD``); a combination the seed leaves out keeps asv's skip."""
     if pairing != "simultaneous" or any(lane.cpus is None or len(lane.cpus) != 1 for lane in lanes):
         return set()
     out = set()
     for name, benchmark, idx in selected:
         param_names = benchmark.get("param_names") or []
-        if "backward" in param_names:
+        if all(flag in param_names for flag in settings.SEED_PARAM_NAMES):
             combo = list(itertools.product(*benchmark["params"]))[idx]
-            if combo[param_names.index("backward")] == "True":
+            flags = tuple(combo[param_names.index(flag)] == "True" for flag in settings.SEED_PARAM_NAMES)
+            if flags in settings.VALID_VARIANTS and flags[settings.SEED_PARAM_NAMES.index("backward")]:
                 out.add(name)
     return out
 
