@@ -170,7 +170,7 @@ def count_side_by_side(jobs, env, blocks, calls, processes=None):
     """``{key: counts or {"skip": reason}}`` for ``jobs`` = ``{key: (target, args)}``, each in its
     own counting process, up to ``processes`` (default: one per CPU) at a time. A key is a
     string, the name of the process's own folder; ``env`` is the processes' environment, or a
-    function of that folder that returns it. Raises
+    function of that folder that returns it; ``calls``, a number or a function of the key. Raises
     Unavailable when nothing can be counted; one process failing skips only its key."""
     valgrind = find_valgrind()
     workdir = tempfile.mkdtemp(prefix="callgrind-")
@@ -184,7 +184,8 @@ def count_side_by_side(jobs, env, blocks, calls, processes=None):
             os.mkdir(folder)
             try:
                 own_env = env(folder) if callable(env) else env
-                return key, count_one(valgrind, shim, target, args, own_env, folder, blocks, calls)
+                own_calls = calls(key) if callable(calls) else calls
+                return key, count_one(valgrind, shim, target, args, own_env, folder, blocks, own_calls)
             except Crashed as err:
                 return key, {"skip": str(err)}
 

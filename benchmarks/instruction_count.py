@@ -50,6 +50,21 @@ CALLS = 20
 # moves a count"). The lengths are fixed: two runs repeat.
 LAYOUT_PADS = (0, 512, 4096)
 LAYOUT_PAD_ENV_VAR = "TORCH_OVERHEAD_LAYOUT_PAD"
+# On CUDA the backward's calling thread races the autograd engine's device thread call by call
+# (who frees the shared GraphTask): its count moves between processes however the layout is fixed.
+# Longer blocks, and for the headline more processes per layout, average the race out; the other
+# layers keep one process a layout, which keeps all layers' counting within its 20 minutes on a GPU
+# machine (docs/instruction-counts.md, docs/cost.md).
+RACY_CALLS = 200
+RACY_REPEATS = 4
+
+
+def counting_plan(job):
+    """``(calls per block, processes per layout)`` for one job ``(layer, *variant)``."""
+    layer, backward = job[0], job[3]
+    if not (backward and device() == "cuda"):
+        return CALLS, 1
+    return RACY_CALLS, RACY_REPEATS if layer == HEADLINE_LAYER else 1
 
 
 def _hardware_counter_works():
@@ -105,9 +120,9 @@ def layer_calls(layer, requires_grad, inference_mode, backward, dynamic):
     return (lambda losses: work(add1, a, inference_mode, backward, losses)), before
 
 
-def count_with_hardware_counter(jobs, calls=CALLS):
+def count_with_hardware_counter(jobs):
     """``{job: {"calling_thread": n}}`` by the hardware counter, in this process; a job is
-    ``(layer, *variant)``."""
+    ``(layer, *variant)``, counted in blocks of its ``counting_plan`` calls."""
     import gc
 
     import torch
@@ -116,6 +131,7 @@ def count_with_hardware_counter(jobs, calls=CALLS):
     counts = {}
     for job in jobs:
         call, before = layer_calls(*job)
+        calls = counting_plan(job)[0]
         gc.collect()
         gc.disable()  # no collection may land inside a counted call
         blocks = []
@@ -265,8 +281,8 @@ def slot(job):
 
 
 def mean_over_layouts(counts):
-    """One job's figures from its layouts' processes: their mean, each layout's calling-thread
-    count beside it (``layouts``), or the first layout's reason to skip."""
+    """One job's figures from its processes (one or more per layout): their mean, each process's
+    calling-thread count beside it (``layouts``), or the first process's reason to skip."""
     for each in counts:
         if "skip" in each:
             return each
@@ -274,21 +290,26 @@ def mean_over_layouts(counts):
     return dict(figures, layouts=[each["calling_thread"] for each in counts])
 
 
-def count_under_callgrind(jobs=None, calls=CALLS, processes=None):
+def count_under_callgrind(jobs=None, processes=None):
     """``{job: counts or {"skip": reason}}``, a job being ``(layer, *variant)`` (default: the
-    headline's variants): every job in one callgrind process per layout (``LAYOUT_PADS``), side
-    by side (``callgrind.count_side_by_side``). Raises callgrind.Unavailable."""
+    headline's variants): every job in its ``counting_plan``'s processes per layout
+    (``LAYOUT_PADS``), side by side (``callgrind.count_side_by_side``). Raises
+    callgrind.Unavailable."""
     jobs = [tuple(job) for job in (headline_jobs() if jobs is None else jobs)]
     callgrind.find_valgrind()  # before the warm-up's minute: nothing to count with, nothing to warm
-    layouts = {job: [f"{slot(job)}{k}" for k in range(len(LAYOUT_PADS))] for job in jobs}  # the processes' folders
+    processes_of = {}  # the processes' folders, named alike in every run: {name: (job, pad)}
+    for job in jobs:
+        repeats = counting_plan(job)[1]
+        for k, pad in enumerate(LAYOUT_PADS):
+            for r in range(repeats):
+                processes_of[f"{slot(job)}{k}{r if repeats > 1 else ''}"] = job, pad
     with caches_held():
         warm_inductor_cache(jobs, processes)
-        job_of = {name: job for job, names in layouts.items() for name in names}
-        targets = {name: ("benchmarks.instruction_count:layer_calls", job) for name, job in job_of.items()}
+        targets = {name: ("benchmarks.instruction_count:layer_calls", job) for name, (job, _) in processes_of.items()}
         counts = callgrind.count_side_by_side(
-            targets, lambda folder: own_cache_env(folder, job_of[os.path.basename(folder)], LAYOUT_PADS[int(folder[-1])]),
-            BLOCKS, calls, processes)
-        return {job: mean_over_layouts([counts[name] for name in names]) for job, names in layouts.items()}
+            targets, lambda folder: own_cache_env(folder, *processes_of[os.path.basename(folder)]),
+            BLOCKS, lambda name: counting_plan(processes_of[name][0])[0], processes)
+    return {job: mean_over_layouts([counts[name] for name, (j, _) in processes_of.items() if j == job]) for job in jobs}
 
 
 def count(jobs):
@@ -307,7 +328,7 @@ def count(jobs):
 class _Counts:
     """Reads one job's figures from the class's ``setup_cache``; subclasses say which job."""
 
-    timeout = 3600
+    timeout = 7200  # every layer of every variant, on a loaded 2-core CPU, can take past an hour (docs/cost.md)
 
     def _read(self, cache, job):
         if "skip" in cache:

@@ -218,7 +218,7 @@ def parse(argv):
                    help="flags that are on, joined by '+', or base; repeat for more (default: the two backward variants)")
     p.add_argument("--layer", default="inductor", choices=list(settings.LAYERS), help="layer counted (default inductor)")
     p.add_argument("--per-job", type=int, default=8, help="counting processes per job (default 8)")
-    p.add_argument("--calls", type=int, default=20, help="counted calls per block (default 20, the suite's)")
+    p.add_argument("--calls", type=int, help="counted calls per block (default: the suite's for each job)")
     p.add_argument("--processes", type=int, help="counting processes at once (default: one per CPU)")
 
     p = command("gate-sensitivity", gate_sensitivity.main,

@@ -234,6 +234,37 @@ def test_every_job_is_counted_in_each_memory_layout_and_averaged(monkeypatch, tm
     assert counts[cpp] == {"skip": "crashed"}
 
 
+def test_the_cuda_backward_is_counted_longer_and_in_more_processes(monkeypatch, tmp_path):
+    """On CUDA the backward's calling thread races the autograd device thread: its jobs run
+    RACY_CALLS calls a block, the headline's in RACY_REPEATS processes per layout; every other
+    job, and the backward on the CPU, one process per layout of CALLS calls."""
+    monkeypatch.setattr(ic, "WARM_CACHE", str(tmp_path / "warm"))
+    monkeypatch.setattr(ic, "warm_inductor_cache", lambda jobs, processes: None)
+    monkeypatch.setattr(callgrind, "find_valgrind", lambda: "valgrind")
+    calls_of = {}
+
+    def side_by_side(targets, env, blocks, calls, processes):
+        for name in targets:
+            env(str(tmp_path / name))
+            calls_of[name] = calls(name)
+        return {name: {"calling_thread": float(len(name)), "all_threads": 1.0} for name in targets}
+
+    monkeypatch.setattr(callgrind, "count_side_by_side", side_by_side)
+    forward, backward = (ic.HEADLINE_LAYER, *BASE), (ic.HEADLINE_LAYER, True, False, True, False)
+    eager_backward = ("eager", True, False, True, False)
+    for device, racy in (("cuda", True), ("cpu", False)):
+        monkeypatch.setattr(ic, "device", lambda device=device: device)
+        calls_of.clear()
+        counts = ic.count_under_callgrind([forward, backward, eager_backward])
+        calls = ic.RACY_CALLS if racy else ic.CALLS
+        for job, processes, job_calls in ((forward, 1, ic.CALLS), (eager_backward, 1, calls),
+                                          (backward, ic.RACY_REPEATS if racy else 1, calls)):
+            names = [name for name in calls_of if name.startswith(ic.slot(job))]
+            assert len(names) == len(ic.LAYOUT_PADS) * processes, (device, job)
+            assert {calls_of[n] for n in names} == {job_calls}, (device, job)
+            assert len(counts[job]["layouts"]) == len(names)
+
+
 def test_a_job_is_warmed_once_per_build_and_its_cache_kept(monkeypatch, tmp_path):
     """Two compiles of one job write cache entries of other names and sizes, which moved a count
     by 1.5%: a job's warm cache is compiled once for the build and read by every later run."""

@@ -40,6 +40,6 @@ def test_the_eager_call_counts_alike_in_every_process_on_the_cpu():
     """On the CPU nothing in the call races another thread: processes of one layout read one count."""
     result = run("--device", "cpu", "--layer", "eager", "--variant", "base", "--per-job", "2", "--calls", "2")
     assert result.returncode == 0, result.stderr
-    assert "base at layer eager: 2 of 2 processes counted" in result.stdout
+    assert "base at layer eager, 2 calls a block: 2 of 2 processes counted" in result.stdout
     calling = next(line for line in result.stdout.splitlines() if line.startswith("  calling thread:"))
     assert "sd 0.000% a process" in calling and calling.endswith("in 95% of runs: 1"), result.stdout

@@ -1,14 +1,15 @@
 """How far one job's instruction count moves between counting processes, and what evens it out.
 
 ``python -m torch_overhead count-spread [--device cuda] [--variant requires_grad+backward ...]
-[--layer inductor] [--per-job 8] [--calls 20]``
+[--layer inductor] [--per-job 8] [--calls N]``
 
 Counts each job (a layer and a seed variant) in ``--per-job`` processes of one memory layout,
 side by side, as the suite's counting does (``callgrind.count_side_by_side``), each process
-with ``--calls`` counted calls per block. Prints per job every process's figure (calling
-thread and all threads), their spread, and, resampled from them, how far apart two figures
-of k processes each fall: the repeat that k processes per figure would give (the suite's
-figure is the mean of ``LAYOUT_PADS`` processes). On CUDA the backward's calling-thread count
+with ``--calls`` counted calls per block (default: the suite's for that job, ``counting_plan``).
+Prints per job every process's figure (calling thread and all threads), their spread, and,
+resampled from them, how far apart two figures of k processes each fall: the repeat that k
+processes per figure would give (the suite's figure is the mean of ``LAYOUT_PADS`` times the
+job's ``counting_plan`` processes). On CUDA the backward's calling-thread count
 moves from call to call (docs/instruction-counts.md); this measures what more calls per
 block or more processes buy.
 """
@@ -68,7 +69,7 @@ def main(args):
     except (DiffError, ProbeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.per_job < 2 or args.calls < 1:
+    if args.per_job < 2 or (args.calls is not None and args.calls < 1):
         print("error: --per-job must be at least 2 (a spread needs two processes) and --calls at least 1",
               file=sys.stderr)
         return 2
@@ -81,8 +82,10 @@ def main(args):
     # Every process of a job gets the layout of the suite's first one (pad 0): what differs
     # between them is what the counting cannot fix. Names of one length: the cache copy's path counts.
     names = {f"{ic.slot(job)}{n:02d}": job for job in jobs for n in range(args.per_job)}
-    print(f"counting {len(jobs)} job(s) x {args.per_job} processes, {ic.BLOCKS} blocks of {args.calls} calls, "
-          f"on {device}, layer {args.layer} (minutes)", flush=True)
+    calls = {job: args.calls or ic.counting_plan(job)[0] for job in jobs}
+    print(f"counting {len(jobs)} job(s) x {args.per_job} processes, {ic.BLOCKS} blocks of "
+          f"{'/'.join(str(n) for n in sorted(set(calls.values())))} calls, on {device}, layer {args.layer} (minutes)",
+          flush=True)
     start = time.perf_counter()
     try:
         with ic.caches_held():
@@ -90,7 +93,7 @@ def main(args):
             counts = callgrind.count_side_by_side(
                 {name: ("benchmarks.instruction_count:layer_calls", job) for name, job in names.items()},
                 lambda folder: ic.own_cache_env(folder, names[os.path.basename(folder)], 0),
-                ic.BLOCKS, args.calls, args.processes)
+                ic.BLOCKS, lambda name: calls[names[name]], args.processes)
     except callgrind.Unavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -98,7 +101,8 @@ def main(args):
     for job in jobs:
         own = [counts[name] for name, j in names.items() if j == job]
         counted = [c for c in own if "calling_thread" in c]
-        print(f"\n{settings.flags_name(job[1:])} at layer {job[0]}: {len(counted)} of {len(own)} processes counted")
+        print(f"\n{settings.flags_name(job[1:])} at layer {job[0]}, {calls[job]} calls a block: "
+              f"{len(counted)} of {len(own)} processes counted")
         for skipped in {c["skip"] for c in own if "skip" in c}:
             print(f"  skipped: {skipped}")
         if len(counted) < 2:
