@@ -208,13 +208,19 @@ def test_a_run_counts_only_what_its_bench_patterns_select(monkeypatch):
     assert {job[0] for job in counted} == {"eager", "dynamo", "aot_eager", "inductor_cpp_wrapper"}  # the CPU's
 
 
-def test_every_job_is_counted_in_each_memory_layout_and_averaged(monkeypatch, tmp_path):
-    """An unused variable's length alone moved a count by 2.4% (the heap's layout): each job runs
-    once per LAYOUT_PADS length, in folders named alike in every run, and reads their mean; a
-    layout that fails skips the job with its reason."""
+@pytest.fixture
+def nothing_warmed(monkeypatch, tmp_path):
+    """count_under_callgrind with no warm-up and no valgrind looked for: the test stands in for
+    count_side_by_side."""
     monkeypatch.setattr(ic, "WARM_CACHE", str(tmp_path / "warm"))
     monkeypatch.setattr(ic, "warm_inductor_cache", lambda jobs, processes: None)
     monkeypatch.setattr(callgrind, "find_valgrind", lambda: "valgrind")
+
+
+def test_every_job_is_counted_in_each_memory_layout_and_averaged(monkeypatch, tmp_path, nothing_warmed):
+    """An unused variable's length alone moved a count by 2.4% (the heap's layout): each job runs
+    once per LAYOUT_PADS length, in folders named alike in every run, and reads their mean; a
+    layout that fails skips the job with its reason."""
     seen = {}
 
     def side_by_side(targets, env, blocks, calls, processes):
@@ -234,13 +240,10 @@ def test_every_job_is_counted_in_each_memory_layout_and_averaged(monkeypatch, tm
     assert counts[cpp] == {"skip": "crashed"}
 
 
-def test_the_cuda_backward_is_counted_longer_and_in_more_processes(monkeypatch, tmp_path):
+def test_the_cuda_backward_is_counted_longer_and_in_more_processes(monkeypatch, tmp_path, nothing_warmed):
     """On CUDA the backward's calling thread races the autograd device thread: its jobs run
     RACY_CALLS calls a block, the headline's in RACY_REPEATS processes per layout; every other
     job, and the backward on the CPU, one process per layout of CALLS calls."""
-    monkeypatch.setattr(ic, "WARM_CACHE", str(tmp_path / "warm"))
-    monkeypatch.setattr(ic, "warm_inductor_cache", lambda jobs, processes: None)
-    monkeypatch.setattr(callgrind, "find_valgrind", lambda: "valgrind")
     calls_of = {}
 
     def side_by_side(targets, env, blocks, calls, processes):
