@@ -328,7 +328,7 @@ def count(jobs):
 class _Counts:
     """Reads one job's figures from the class's ``setup_cache``; subclasses say which job."""
 
-    timeout = 7200  # every layer of every variant, on a loaded 2-core CPU, can take past an hour (docs/cost.md)
+    timeout = 7200  # every layer of every variant, on a loaded 2-core CPU, can take past an hour (docs/backfill.md)
 
     def _read(self, cache, job):
         if "skip" in cache:
