@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from . import callgrind
 from .common import SEED_PARAM_NAMES, SEED_PARAMS, child_env, skip_invalid_variant, work
 from .device import device
-from .settings import COUNT_JOBS_ENV_VAR, FLOOR_LAYERS, HEADLINE_LAYER, LAYERS, VALID_VARIANTS
+from .settings import ALL_THREADS_ONLY_ENV_VAR, COUNT_JOBS_ENV_VAR, FLOOR_LAYERS, HEADLINE_LAYER, LAYERS, VALID_VARIANTS
 
 # Per variant, BLOCKS blocks of CALLS counted calls; the figure is the smallest block mean
 # per call, as the seed takes the minimum of its 5 iterations: an occasional slow path
@@ -54,7 +54,8 @@ LAYOUT_PAD_ENV_VAR = "TORCH_OVERHEAD_LAYOUT_PAD"
 # (who frees the shared GraphTask): its count moves between processes however the layout is fixed.
 # Longer blocks, and for the headline more processes per layout, average the race out; the other
 # layers keep one process a layout, which keeps all layers' counting within its 20 minutes on a GPU
-# machine (docs/instruction-counts.md, docs/cost.md).
+# machine (docs/instruction-counts.md, docs/cost.md). So does a run that records only the count
+# over all threads, which the race does not move (compare's backward verdicts).
 RACY_CALLS = 200
 RACY_REPEATS = 4
 
@@ -64,7 +65,8 @@ def counting_plan(job):
     layer, backward = job[0], job[3]
     if not (backward and device() == "cuda"):
         return CALLS, 1
-    return RACY_CALLS, RACY_REPEATS if layer == HEADLINE_LAYER else 1
+    repeated = layer == HEADLINE_LAYER and os.environ.get(ALL_THREADS_ONLY_ENV_VAR) != "1"
+    return RACY_CALLS, RACY_REPEATS if repeated else 1
 
 
 def _hardware_counter_works():

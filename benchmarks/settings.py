@@ -25,6 +25,9 @@ VALGRIND_ENV_VAR = "TORCH_OVERHEAD_VALGRIND"
 # Set by the runner from --bench: the counting jobs, [layer, *variant] as JSON, of the instruction-count
 # variants the run records (unset: all). A run counts only what it records: one process per job.
 COUNT_JOBS_ENV_VAR = "TORCH_OVERHEAD_COUNT_JOBS"
+# Set by the runner to 1 when --bench selects only the all-threads counts: the calling thread's race on
+# CUDA (instruction_count.counting_plan) needs no extra processes then.
+ALL_THREADS_ONLY_ENV_VAR = "TORCH_OVERHEAD_COUNT_ALL_THREADS_ONLY"
 
 # The seed's variants, as asv parameters.
 SEED_PARAMS = ([False, True], [False, True], [False, True], [False, True])

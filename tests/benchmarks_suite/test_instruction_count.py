@@ -266,6 +266,22 @@ def test_the_cuda_backward_is_counted_longer_and_in_more_processes(monkeypatch, 
             assert len(names) == len(ic.LAYOUT_PADS) * processes, (device, job)
             assert {calls_of[n] for n in names} == {job_calls}, (device, job)
             assert len(counts[job]["layouts"]) == len(names)
+    # A run that records only the count over all threads, which the race does not move: one process a layout.
+    monkeypatch.setattr(ic, "device", lambda: "cuda")
+    monkeypatch.setenv(ic.ALL_THREADS_ONLY_ENV_VAR, "1")
+    calls_of.clear()
+    ic.count_under_callgrind([backward])
+    assert len(calls_of) == len(ic.LAYOUT_PADS) and set(calls_of.values()) == {ic.RACY_CALLS}
+
+
+def test_the_runner_says_when_only_the_all_threads_counts_are_recorded():
+    from torch_overhead.lib.benchmark_env import benchmark_env
+
+    root = os.path.dirname(os.path.dirname(HERE))
+    only = [r"^instruction_count\.InstructionCount\.track_instructions_all_threads\(True, False, True, False\)$"]
+    for patterns, expected in ((only, "1"), (only + [r"InstructionCount\.track_instructions\("], None),
+                               ([r"^runtime_overhead\."], None), ([], None)):
+        assert benchmark_env("cuda", "0" * 12, root, patterns).get(ic.ALL_THREADS_ONLY_ENV_VAR) == expected, patterns
 
 
 def test_a_job_is_warmed_once_per_build_and_its_cache_kept(monkeypatch, tmp_path):

@@ -23,15 +23,17 @@ INJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
 EAGER = r"^layers\.Eager\.time_add1\(False, False, False, False\)"
 AOT = r"^layers\.AotAutograd\.time_add1\(False, False, False, False\)"
+DYNAMO_BACKWARD = r"^layers\.DynamoEager\.time_add1\(True, False, True, False\)"
 # Few samples per process, and a budget no loaded CI host spends: each round starts two forkservers.
 QUICK = ["--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--budget-seconds", "3000"]
 # Beside the gate-sensitivity injection (a spin before every call of what torch.compile
 # returns), a side with BREAK_AOT set fails to compile with backend "aot_eager": one variant crashes.
-# Only in asv's forkserver, which the benchmark processes are forked from: the compiler checks its
-# warm-up runs in `python -c` subprocesses would each import torch again (seconds each).
+# Only in asv's forkserver, which the benchmark processes are forked from, and in the instruction
+# counts' processes: the compiler checks its warm-up runs in `python -c` subprocesses would each
+# import torch again (seconds each).
 SITECUSTOMIZE = f"""
 import os, runpy, sys
-if "run_server" in sys.argv:
+if "run_server" in sys.argv or "TORCH_OVERHEAD_LAYOUT_PAD" in os.environ:
     runpy.run_path({INJECT!r})
     if os.environ.get("BREAK_AOT"):
         import torch
@@ -71,14 +73,16 @@ def report_rows(path):
 
 @pytest.fixture(scope="module")
 def injected(tmp_path_factory):
-    """Side B adds 2 ms to every call of a compiled function and cannot compile with aot_eager; both
-    sides' processes run at once, in two lanes side by side, one on CPU 0 and one on CPU 1."""
+    """Side B adds 2 ms to every call of a compiled function and its backward, and cannot compile with
+    aot_eager; both sides' processes run at once, in two lanes side by side, one on CPU 0 and one on
+    CPU 1. A backward, not timed with both sides on one CPU, is counted."""
     project = make_project(tmp_path_factory.mktemp("compare"))
     site = tmp_path_factory.mktemp("site")
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     report = os.path.join(project, "report.md")
     done = subprocess.run(
-        compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--max-rounds", "6",
+        compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--bench", DYNAMO_BACKWARD,
+                    "--max-rounds", "6",
                     "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
                     "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--jobs", "2", "--cpu-affinity", "0,1"),
         capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
@@ -93,6 +97,31 @@ def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash
     # Eager PyTorch calls no compiled function: for it the two sides are the same (an A/A pair).
     assert rows["Eager"] not in ("slower", "faster")
     assert rows["AotAutograd"].startswith("unknown: side B failed in round 1") and "broken on purpose" in rows["AotAutograd"]
+
+
+def test_a_backward_on_a_shared_cpu_is_decided_by_its_instruction_counts(injected):
+    """Both sides' instructions over all threads, counted under callgrind and recorded through asv
+    under each side's environment: the 2 ms spun in side B's backward makes it slower."""
+    project, done, report = injected
+    with open(report) as f:
+        line = next(line for line in f if line.startswith("| `layers.DynamoEager.time_add1(True, False, True, False)`"))
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    assert cells[1] == "counted" and cells[5].startswith("instructions, all threads") and cells[6] == "slower", line
+    a, b = (float(c.replace(",", "")) for c in cells[2:4])
+    assert b / a > 1.015 and abs(float(cells[4]) - b / a) < 0.001, line
+    (path,) = states(project)
+    with open(path) as f:
+        counts = json.load(f)["counts"]
+    assert [counts[name][label]["value"] for name in counts for label in "AB"] == [a, b], counts
+    files = [p for p in glob.glob(os.path.join(project, "results", "ci-compare", "*.json"))
+             if not p.endswith("machine.json")]
+    name = "instruction_count.LayerInstructionCount.track_instructions_all_threads"
+    recorded = {}
+    for results in map(Results.load, files):
+        params, values = results.get_result_params(name), results.get_result_value(name, results.get_result_params(name))
+        combos = [", ".join(c) for c in __import__("itertools").product(*params)]
+        recorded[results.env_name.rsplit("-", 1)[-1]] = values[combos.index("'dynamo', True, False, True, False")]
+    assert recorded == {"TORCH_OVERHEAD_INJECT_US0": a, "TORCH_OVERHEAD_INJECT_US2000": b}
 
 
 def test_each_lane_keeps_its_pairs_on_its_own_cpu_and_the_lanes_run_side_by_side(injected):
@@ -157,8 +186,21 @@ def test_a_backward_is_not_timed_with_both_sides_on_one_cpu(cpus, jobs, pairing,
     assert shared_cpu_backwards([("x", {"params": [], "param_names": []}, 0)], lanes_of([4], 1, "simultaneous"),
                                 "simultaneous") == set()
     rows = dict((name, (s, note)) for name, s, note in table(["v10", "v0"], [], 0.02, "median", found))
-    assert rows["v10"] == ((None, SHARED_CPU_BACKWARD) if untimed else rows["v10"])
-    assert rows["v0"][1] != SHARED_CPU_BACKWARD
+    assert rows["v10"][1].startswith(SHARED_CPU_BACKWARD) if untimed else rows["v10"][1] == ""
+    assert not rows["v0"][1].startswith(SHARED_CPU_BACKWARD)
+
+
+@pytest.mark.parametrize("a, b, verdict", [(200_000, 200_000, "same"), (200_000, 202_900, "same"),
+                                           (200_000, 203_100, "slower"), (200_000, 196_900, "faster")])
+def test_a_counted_backward_gets_the_gates_margin_for_counts(a, b, verdict):
+    """The counts' verdict: beyond the gate's 1.5% margin for instruction counts, slower or faster."""
+    from torch_overhead.commands.compare import SHARED_CPU_BACKWARD, table
+    got = {"A": {"samples": None, "value": a}, "B": {"samples": None, "value": b}}
+    failed = {"A": {"samples": None, "value": a}, "B": {"skipped": "valgrind is not installed"}}
+    (_, s, note), (_, none, why) = table(["v10", "v11"], [], 0.02, "median", {"v10", "v11"},
+                                         {"v10": got, "v11": failed})
+    assert (s["verdict"], s["ratio"], note) == (verdict, b / a, "")
+    assert none is None and why.startswith(SHARED_CPU_BACKWARD) and "valgrind is not installed" in why
 
 
 def test_both_sides_at_once_sample_one_timing_unless_told_otherwise():
@@ -238,8 +280,9 @@ def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
     (["--env-b", "NOEQUALS"], "give KEY=VALUE"),
     (["--band", "0"], "--band 0.0"),
     (["--bench", "no_such_benchmark"], "matches no benchmark"),
-    (["--bench", r"RuntimeOverhead\.time_add1\(True, False, True, False\)", "--cpu-affinity", "0"],
-     "a backward with both sides on one CPU"),
+    # A backward on a shared CPU that the suite cannot count either (compile times have no counts).
+    (["--bench", r"CompileTime\.track_cold_seconds\(True, False, True, False\)", "--cpu-affinity", "0"],
+     "and the suite has no instruction count of"),
     # Out of range on a machine of fewer than 4 CPUs (asv's check), else more than two (compare's).
     (["--pairing", "simultaneous", "--cpu-affinity", "1,2,3"], "--cpu-affinity"),
     (["--pairing", "simultaneous", "--cpu-affinity", "0,1,0"], "with --pairing simultaneous give one CPU"),

@@ -52,7 +52,7 @@ from asv.runner import run_benchmark
 from asv.util import UserError
 
 from ..asv_plugins.environment import InstalledTorch
-from ..lib import builds, dashboard, guard, machine, main_command, paired, recorded
+from ..lib import builds, dashboard, guard, machine, main_command, paired, paired_counts, recorded
 from ..lib.benchmark_env import benchmark_env
 from ..lib.forkservers import SideServers
 from ..lib.probe import ProbeError, probe
@@ -70,9 +70,10 @@ SIMULTANEOUS_SAMPLING = {"number": 1, "repeat": (40, 200, 10.0)}
 DEFAULT_BENCH = "^" + settings.HEADLINE.replace(".", r"\.") + r"\("
 # A backward blocks at every call until the autograd engine's device thread is done, so two sides
 # on one CPU take turns call by call and each one's time holds the other's: a 5% cost added on
-# the device thread read 0.974-0.985, once "same" (docs/paired-comparison.md). Not compared so.
-SHARED_CPU_BACKWARD = ("n/a: a backward with both sides on one CPU, where each side's time holds the other's: "
-                       "give each lane two CPUs (--cpu-affinity), or compare instruction counts")
+# the device thread read 0.974-0.985, once "same" (docs/paired-comparison.md). Not timed so, but
+# counted (lib/paired_counts.py); this is the note when the counts fail too.
+SHARED_CPU_BACKWARD = "n/a: a backward with both sides on one CPU, where each side's time holds the other's"
+UNCOUNTED = "; give each lane two CPUs (--cpu-affinity), or install valgrind for its instruction counts"
 
 
 class CompareError(RuntimeError):
@@ -224,12 +225,9 @@ def shared_cpu_backwards(selected, lanes, pairing):
         return set()
     out = set()
     for name, benchmark, idx in selected:
-        param_names = benchmark.get("param_names") or []
-        if all(flag in param_names for flag in settings.SEED_PARAM_NAMES):
-            combo = list(itertools.product(*benchmark["params"]))[idx]
-            flags = tuple(combo[param_names.index(flag)] == "True" for flag in settings.SEED_PARAM_NAMES)
-            if flags in settings.VALID_VARIANTS and flags[settings.SEED_PARAM_NAMES.index("backward")]:
-                out.add(name)
+        flags = paired_counts.seed_flags(benchmark, idx)
+        if flags in settings.VALID_VARIANTS and flags[settings.SEED_PARAM_NAMES.index("backward")]:
+            out.add(name)
     return out
 
 
@@ -395,11 +393,24 @@ def fmt_interval(summary):
     return f"[{summary['low']:.3f}, {summary['high']:.3f}]"
 
 
-def table(names, rounds, band, estimator, untimed=()):
+def table(names, rounds, band, estimator, untimed=(), counts=None):
     """Rows of the verdict table: ``[(variant, summary or None, note)]``; ``untimed``: variants
-    not compared (``SHARED_CPU_BACKWARD``)."""
-    return [(name, None, SHARED_CPU_BACKWARD) if name in untimed else (name,) + status_of(name, rounds, band, estimator)
-            for name in names]
+    not timed (``SHARED_CPU_BACKWARD``), decided by ``counts`` (``paired_counts``) where they hold them."""
+    rows = []
+    for name in names:
+        if name not in untimed:
+            rows.append((name,) + status_of(name, rounds, band, estimator))
+        elif name in (counts or {}):
+            s, why = paired_counts.summary(counts[name])
+            rows.append((name, s, "" if s else f"{SHARED_CPU_BACKWARD}; not counted ({why}){UNCOUNTED}"))
+        else:
+            rows.append((name, None, SHARED_CPU_BACKWARD + UNCOUNTED))
+    return rows
+
+
+def counted_cells(s):
+    """The rounds, A, B and interval cells of a row decided by instruction counts."""
+    return "counted", f"{s['a']:,.0f}", f"{s['b']:,.0f}", f"instructions, all threads; margin {paired_counts.MARGIN:g}"
 
 
 def print_table(rows):
@@ -410,6 +421,10 @@ def print_table(rows):
                   else f"{name:<64} {'':>6} {'':>8} {'':>8} {'':>6}  {'':<16}  {note}")
             continue
         ratio = f"{s['ratio']:.3f}" if s["ratio"] is not None else "-"
+        if s.get("metric"):
+            rounds, a, b, how = counted_cells(s)
+            print(f"{name:<64} {rounds:>6} {a:>8} {b:>8} {ratio:>6}  {s['verdict']} ({how})", flush=True)
+            continue
         print(f"{name:<64} {s['rounds']:>6} {fmt_us(s['a'])} {fmt_us(s['b'])} {ratio:>6}  {fmt_interval(s):<16}  "
               f"{s['verdict']}", flush=True)
 
@@ -445,8 +460,9 @@ def write_report(path, rows, sides, args, state, device):
             lines.append(f"| `{name}` | | | | | | {'unknown: ' + note if 'failed' in note else note} |")
             continue
         ratio = f"{s['ratio']:.3f}" if s["ratio"] is not None else ""
-        lines.append(f"| `{name}` | {s['rounds']} | {fmt_us(s['a']).strip()} | {fmt_us(s['b']).strip()} | {ratio} | "
-                     f"{fmt_interval(s)} | {s['verdict']} |")
+        cells = counted_cells(s) if s.get("metric") else (s["rounds"], fmt_us(s["a"]).strip(), fmt_us(s["b"]).strip(),
+                                                           fmt_interval(s))
+        lines.append(f"| `{name}` | {cells[0]} | {cells[1]} | {cells[2]} | {ratio} | {cells[3]} | {s['verdict']} |")
     noise = spread_line(state, args.band)
     lines += ["", noise] if noise else []
     lines += ["", "Order of the two sides per round and variant (A first or B first):" if args.pairing == "back-to-back"
@@ -529,14 +545,31 @@ def compare(args):
         return 2
     names = [name for name, _, _ in selected]
     untimed = shared_cpu_backwards(selected, lanes, args.pairing)
-    if untimed and len(untimed) == len(selected):
-        print(f"error: {SHARED_CPU_BACKWARD[len('n/a: '):]}", file=sys.stderr)
+    state.setdefault("counts", {})
+    to_count = {name: paired_counts.job_of(benchmark, idx) for name, benchmark, idx in selected
+                if name in untimed and name not in state["counts"] and paired_counts.job_of(benchmark, idx)}
+    counting = (paired_counts.Counting(sides, conf, benchmarks._all_benchmarks, to_count, device, project_root)
+                if to_count else None)
+    if counting and not counting.benchmarks:  # the suite has none of their counts
+        counting = None
+    if untimed and len(untimed) == len(selected) and not counting and not state["counts"]:
+        print(f"error: {SHARED_CPU_BACKWARD[len('n/a: '):]}, and the suite has no instruction count of "
+              f"{', '.join(sorted(untimed))}{UNCOUNTED}", file=sys.stderr)
         return 2
     print(f"{len(names)} variants; state {path}; budget {args.budget_seconds:.0f} s"
-          + (f"; {len(untimed)} backward not compared on a shared CPU" if untimed else ""), flush=True)
-    status = loop(args, sides, lanes, conf, repo, [item for item in selected if item[0] not in untimed], state,
-                  path, extra_params, start)
-    rows = table(names, state["rounds"], args.band, args.estimator, untimed)
+          + (f"; {len(untimed)} backward decided by instruction counts over all threads, not timed on a shared CPU"
+             + (", counting beside the rounds" if counting else "") if untimed else ""), flush=True)
+    try:
+        if counting:
+            counting.start()
+        status = loop(args, sides, lanes, conf, repo, [item for item in selected if item[0] not in untimed], state,
+                      path, extra_params, start)
+        if counting and status is None:
+            status = record_counts(counting, sides, conf, repo, state, path)
+    finally:
+        if counting:
+            counting.stop()
+    rows = table(names, state["rounds"], args.band, args.estimator, untimed, state["counts"])
     print()
     print_table(rows)
     noise = spread_line(state, args.band)
@@ -551,6 +584,27 @@ def compare(args):
         print("error: `asv publish` failed (see above); the results are recorded", file=sys.stderr)
     slower = [name for name, s, _ in rows if s is not None and s["verdict"] == "slower"]
     return 1 if slower else 0
+
+
+def record_counts(counting, sides, conf, repo, state, path):
+    """Wait for the instruction counts (``paired_counts``), record them through asv and in the
+    state; returns None, or 130 when interrupted (nothing of the counts kept)."""
+    print("waiting for the instruction counts ...", flush=True)
+    try:
+        for side in sides:
+            if side.results is None:  # no round ran: every timed variant was decided before
+                side.results = open_results(side, conf, repo)
+        got = counting.finish()
+    except KeyboardInterrupt:
+        print("error: interrupted while counting; the rounds are kept, the counts are not: run the same "
+              "command again to count them", file=sys.stderr)
+        return 130
+    with uninterrupted():
+        for side in sides:
+            side.results.save(conf.results_dir)
+        state["counts"].update(got)
+        builds.write_json(path, state)
+    return None
 
 
 def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, start):

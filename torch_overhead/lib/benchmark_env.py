@@ -60,24 +60,38 @@ def runs_cpp_wrapper(patterns):
     return not patterns or any(re.search(p, name) for p in patterns for name in CPP_WRAPPER_NAMES)
 
 
+def count_name(layer, variant, all_threads=False):
+    """The asv name of one job's instruction count: the headline's (``InstructionCount``) or
+    another layer's (``LayerInstructionCount``), on the calling thread or over all threads."""
+    method = "track_instructions_all_threads" if all_threads else "track_instructions"
+    if layer == settings.HEADLINE_LAYER:
+        return asv_name(f"instruction_count.InstructionCount.{method}", list(variant))
+    return asv_name(f"instruction_count.LayerInstructionCount.{method}", [layer, *variant])
+
+
+def _selected_counts(patterns):
+    """``[(job, calling thread selected, all threads selected)]`` for every counting job of which
+    ``asv run --bench`` with these patterns runs a figure (asv matches ``name(param, ...)``)."""
+    out = []
+    for layer in settings.LAYERS:
+        for variant in settings.VALID_VARIANTS:
+            chosen = [any(re.search(p, count_name(layer, variant, every)) for p in patterns) for every in (False, True)]
+            if any(chosen):
+                out.append(([layer, *variant], *chosen))
+    return out
+
+
 def counted_jobs(patterns):
     """The counting jobs, ``[layer, *variant]``, of the instruction-count variants that ``asv run
-    --bench`` with these patterns runs (asv matches ``name(param, ...)``), or None for every one:
-    ``setup_cache`` counts a whole class at once, and asv tells it nothing of the selection."""
-    if not patterns:
-        return None
-    classes = {"InstructionCount": [settings.HEADLINE_LAYER],
-               "LayerInstructionCount": [layer for layer in settings.LAYERS if layer != settings.HEADLINE_LAYER]}
-    jobs = []
-    for cls, layers in classes.items():
-        for layer in layers:
-            for variant in settings.VALID_VARIANTS:
-                params = ([layer] if cls == "LayerInstructionCount" else []) + list(variant)
-                names = [asv_name(f"instruction_count.{cls}.{method}", params)
-                         for method in ("track_instructions", "track_instructions_all_threads")]
-                if any(re.search(p, name) for p in patterns for name in names):
-                    jobs.append([layer, *variant])
-    return jobs
+    --bench`` with these patterns runs, or None for every one: ``setup_cache`` counts a whole
+    class at once, and asv tells it nothing of the selection."""
+    return None if not patterns else [job for job, _, _ in _selected_counts(patterns)]
+
+
+def all_threads_only(patterns):
+    """Whether these patterns select instruction counts, all of them over all threads."""
+    selected = _selected_counts(patterns) if patterns else []
+    return bool(selected) and not any(calling for _, calling, _ in selected)
 
 
 def env_tags(device, pinning=""):
@@ -101,6 +115,9 @@ def benchmark_env(device, commit, project_root, patterns, pinning=""):
     env.pop(settings.COUNT_JOBS_ENV_VAR, None)
     if jobs is not None:
         env[settings.COUNT_JOBS_ENV_VAR] = json.dumps(jobs)
+    env.pop(settings.ALL_THREADS_ONLY_ENV_VAR, None)
+    if all_threads_only(patterns):
+        env[settings.ALL_THREADS_ONLY_ENV_VAR] = "1"
     # asv's `existing`-type environments pass PYTHONPATH through unchanged (the others
     # replace it with ASV_PYTHONPATH): set both.
     env["PYTHONPATH"] = env["ASV_PYTHONPATH"] = benchmark_pythonpath(project_root)

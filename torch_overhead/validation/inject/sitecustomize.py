@@ -14,6 +14,10 @@ the time from one backward to the next): the backward variants time only the bac
 their forward call being the seed's untimed preparation. A busy wait, not a sleep: a sleep
 of a few microseconds rounds up to the scheduler's tick and costs no CPU.
 
+In the instruction counts' processes (compare's backward verdicts) the spin runs under callgrind
+and adds instructions for as long as it spins; calibrated, it needs more counted calls than the
+CPU's 100 (the CUDA backward's 1,000 have them).
+
 With ``0`` the wrapper (and the backward hook) is installed all the same and spins for
 nothing: the other side, or the baselines, run through it too, so that a change measured
 against them is the spin alone, not the wrapper's own frame and clock read (docs/validation.md).
@@ -27,9 +31,11 @@ _delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
 _fraction = os.environ.get("TORCH_OVERHEAD_INJECT_FRACTION")
 CALIBRATION_CALLS = 200  # the median of the last half: setup's compile and first calls left out
 
-# Only in asv's forkserver, which the benchmark processes are forked from: every other Python
-# process started meanwhile (the runner, compiler checks) would import torch again for nothing.
-if (_delay_us or _fraction) and "run_server" in sys.argv:  # unset or empty: no wrapper
+# Only in asv's forkserver, which the benchmark processes are forked from, and in the instruction
+# counts' processes (the only ones given a memory layout): every other Python process started
+# meanwhile (the runner, compiler checks, the counts' warm-up) would import torch again for nothing.
+_counting = "TORCH_OVERHEAD_LAYOUT_PAD" in os.environ  # instruction_count.LAYOUT_PAD_ENV_VAR
+if (_delay_us or _fraction) and ("run_server" in sys.argv or _counting):  # unset or empty: no wrapper
     import functools
     import importlib.abc
     import importlib.util
