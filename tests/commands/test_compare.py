@@ -112,7 +112,8 @@ def test_a_backward_on_a_shared_cpu_is_decided_by_its_instruction_counts(injecte
     (path,) = states(project)
     with open(path) as f:
         counts = json.load(f)["counts"]
-    assert [counts[name][label]["value"] for name in counts for label in "AB"] == [a, b], counts
+    kept = [counts[name][label]["value"] for name in counts for label in "AB"]
+    assert [round(v) for v in kept] == [a, b], counts  # the report rounds to the instruction
     files = [p for p in glob.glob(os.path.join(project, "results", "ci-compare", "*.json"))
              if not p.endswith("machine.json")]
     name = "instruction_count.LayerInstructionCount.track_instructions_all_threads"
@@ -121,7 +122,7 @@ def test_a_backward_on_a_shared_cpu_is_decided_by_its_instruction_counts(injecte
         params, values = results.get_result_params(name), results.get_result_value(name, results.get_result_params(name))
         combos = [", ".join(c) for c in __import__("itertools").product(*params)]
         recorded[results.env_name.rsplit("-", 1)[-1]] = values[combos.index("'dynamo', True, False, True, False")]
-    assert recorded == {"TORCH_OVERHEAD_INJECT_US0": a, "TORCH_OVERHEAD_INJECT_US2000": b}
+    assert recorded == {"TORCH_OVERHEAD_INJECT_US0": kept[0], "TORCH_OVERHEAD_INJECT_US2000": kept[1]}
 
 
 def test_each_lane_keeps_its_pairs_on_its_own_cpu_and_the_lanes_run_side_by_side(injected):
