@@ -30,13 +30,16 @@ def fake_compile(fn, **_):
     return compiled
 
 
-def load_wrapper(monkeypatch, **env):
-    """torch.compile as the injection leaves it in asv's forkserver, around ``fake_compile``."""
-    for key in ("TORCH_OVERHEAD_INJECT_US", "TORCH_OVERHEAD_INJECT_FRACTION"):
+def load_wrapper(monkeypatch, counting=False, **env):
+    """torch.compile as the injection leaves it in asv's forkserver, or in an instruction-counting
+    process (``counting``), around ``fake_compile``."""
+    for key in ("TORCH_OVERHEAD_INJECT_US", "TORCH_OVERHEAD_INJECT_FRACTION", "TORCH_OVERHEAD_LAYOUT_PAD"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(sys, "argv", ["asv_runner", "run_server"])
+    if counting:
+        monkeypatch.setenv("TORCH_OVERHEAD_LAYOUT_PAD", "")
+    monkeypatch.setattr(sys, "argv", ["-c"] if counting else ["asv_runner", "run_server"])
     monkeypatch.setattr(torch, "compile", fake_compile)
     runpy.run_path(SITECUSTOMIZE)
     return torch.compile
@@ -68,6 +71,23 @@ def test_a_fraction_adds_that_share_of_the_timed_call(monkeypatch, backward):
         return
     added = median_call(load_wrapper(monkeypatch, TORCH_OVERHEAD_INJECT_FRACTION="0.5")(lambda x: x + 1), a)
     assert 1.3 < added / base < 1.8, (base, added)  # 0.5 of the period from one call to the next
+
+
+def test_in_a_counting_process_the_fraction_is_calibrated_on_the_warm_up_and_spun_as_iterations(monkeypatch):
+    """A counting process instruments its calls after the seed's 10 warm-up calls: the spin is
+    calibrated on them and then spins a fixed number of iterations, about the fraction's time here."""
+    a = torch.ones(2)
+    base = median_call(load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_FRACTION="0")(lambda x: x + 1),
+                       a, calls=300)
+    slower = load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_FRACTION="0.5")(lambda x: x + 1)
+    times = []
+    for _ in range(60):
+        began = time.perf_counter()
+        slower(a)
+        times.append(time.perf_counter() - began)
+    assert 1.2 < statistics.median(times[10:]) / base < 2.0, (base, times)
+    code = [c for c in slower.__closure__ or () if hasattr(c.cell_contents, "iterations")]
+    assert code and code[0].cell_contents.iterations > 0
 
 
 def test_microseconds_are_spent_as_given_and_nothing_outside_the_forkserver(monkeypatch):

@@ -14,9 +14,11 @@ the time from one backward to the next): the backward variants time only the bac
 their forward call being the seed's untimed preparation. A busy wait, not a sleep: a sleep
 of a few microseconds rounds up to the scheduler's tick and costs no CPU.
 
-In the instruction counts' processes (compare's backward verdicts) the spin runs under callgrind
-and adds instructions for as long as it spins; calibrated, it needs more counted calls than the
-CPU's 100 (the CUDA backward's 1,000 have them).
+In the instruction counts' processes (compare's backward verdicts) the spin runs under callgrind,
+whose instrumentation slows it as it slows the call: there it is a number of loop iterations,
+that delay's worth at the loop's speed before instrumentation starts, calibrated over the
+seed's 10 warm-up calls. It then adds about that fraction of the call's work in instructions,
+where a timed spin would add the fraction divided by instrumentation's slowdown.
 
 With ``0`` the wrapper (and the backward hook) is installed all the same and spins for
 nothing: the other side, or the baselines, run through it too, so that a change measured
@@ -30,6 +32,7 @@ import sys
 _delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
 _fraction = os.environ.get("TORCH_OVERHEAD_INJECT_FRACTION")
 CALIBRATION_CALLS = 200  # the median of the last half: setup's compile and first calls left out
+COUNTING_CALIBRATION_CALLS = 8  # of the warm-up's 9 periods, before a counting process instruments
 
 # Only in asv's forkserver, which the benchmark processes are forked from, and in the instruction
 # counts' processes (the only ones given a memory layout): every other Python process started
@@ -42,13 +45,21 @@ if (_delay_us or _fraction) and ("run_server" in sys.argv or _counting):  # unse
     import statistics
     import time
 
+    def _iterations(seconds, trial=100_000):
+        """How many iterations of an empty loop take ``seconds`` here and now."""
+        start = time.perf_counter()
+        for _ in range(trial):
+            pass
+        return round(seconds * trial / (time.perf_counter() - start))
+
     class _Spin:
         """Spins its delay on each call: fixed, or once calibrated, the fraction of the median time
-        between calls."""
+        between calls; in a counting process, as loop iterations."""
 
         def __init__(self):
             self.delay = float(_delay_us) * 1e-6 if _delay_us else None
-            self.last, self.periods = None, []
+            self.calibration = COUNTING_CALIBRATION_CALLS if _counting else CALIBRATION_CALLS
+            self.last, self.periods, self.iterations = None, [], None
 
         def __call__(self):
             now = time.perf_counter()
@@ -56,8 +67,14 @@ if (_delay_us or _fraction) and ("run_server" in sys.argv or _counting):  # unse
                 if self.last is not None:
                     self.periods.append(now - self.last)
                 self.last = now
-                if len(self.periods) == CALIBRATION_CALLS:
-                    self.delay = float(_fraction) * statistics.median(self.periods[CALIBRATION_CALLS // 2:])
+                if len(self.periods) == self.calibration:
+                    self.delay = float(_fraction) * statistics.median(self.periods[self.calibration // 2:])
+                return
+            if _counting:
+                if self.iterations is None:
+                    self.iterations = _iterations(self.delay)
+                for _ in range(self.iterations):
+                    pass
                 return
             end = now + self.delay
             while time.perf_counter() < end:
