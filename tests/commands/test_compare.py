@@ -80,17 +80,18 @@ def injected(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     report = os.path.join(project, "report.md")
-    done = subprocess.run(
-        compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--bench", DYNAMO_BACKWARD,
-                    "--max-rounds", "6",
-                    "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
-                    "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--jobs", "2", "--cpu-affinity", "0,1"),
-        capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
-    return project, done, report
+    cmd = compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--bench", DYNAMO_BACKWARD,
+                      "--max-rounds", "6",
+                      "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
+                      "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--jobs", "2",
+                      "--cpu-affinity", "0,1")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
+    return project, done, report, lambda: subprocess.run(cmd, capture_output=True, text=True,
+                                                         env=env_for(project, str(site)), timeout=600)
 
 
 def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash_is_unknown(injected):
-    project, done, report = injected
+    project, done, report, _ = injected
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # 1: some variant slower
     rows = report_rows(report)
     assert rows["DynamoEager"] == "slower"
@@ -102,7 +103,7 @@ def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash
 def test_a_backward_on_a_shared_cpu_is_decided_by_its_instruction_counts(injected):
     """Both sides' instructions over all threads, counted under callgrind and recorded through asv
     under each side's environment: the 2 ms spun in side B's backward makes it slower."""
-    project, done, report = injected
+    project, done, report, _ = injected
     with open(report) as f:
         line = next(line for line in f if line.startswith("| `layers.DynamoEager.time_add1(True, False, True, False)`"))
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -125,10 +126,22 @@ def test_a_backward_on_a_shared_cpu_is_decided_by_its_instruction_counts(injecte
     assert recorded == {"TORCH_OVERHEAD_INJECT_US0": kept[0], "TORCH_OVERHEAD_INJECT_US2000": kept[1]}
 
 
+def test_the_same_command_again_reports_the_kept_counts_without_counting_again(injected):
+    project, _, report, again = injected
+    with open(report) as f:
+        before = f.read().split("| variant |")[1].split("\n\n")[0]
+    done = again()
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # 1: some variant slower
+    assert "resuming from" in done.stdout and "counting beside the rounds" not in done.stdout, done.stdout[-3000:]
+    assert "waiting for the instruction counts" not in done.stdout
+    with open(report) as f:
+        assert f.read().split("| variant |")[1].split("\n\n")[0] == before
+
+
 def test_each_lane_keeps_its_pairs_on_its_own_cpu_and_the_lanes_run_side_by_side(injected):
     """The state records each pair's lane and each side's CPU and start and end (Unix time): the
     two processes of a pair overlap on their lane's one CPU, and pairs of the two lanes overlap."""
-    project, _, report = injected
+    project, _, report, _ = injected
     (path,) = states(project)
     with open(path) as f:
         rounds = json.load(f)["rounds"]
@@ -231,7 +244,7 @@ def test_a_wave_keeps_each_lane_busy_and_never_puts_two_pairs_of_a_variant_in_on
 
 def test_each_side_is_recorded_through_asv_under_its_own_environment(injected):
     """Same build, different settings: two asv environments, each holding every process's samples."""
-    project, _, _ = injected
+    project, _, _, _ = injected
     (path,) = states(project)
     with open(path) as f:
         rounds = json.load(f)["rounds"]
