@@ -546,8 +546,9 @@ def compare(args):
     names = [name for name, _, _ in selected]
     untimed = shared_cpu_backwards(selected, lanes, args.pairing)
     state.setdefault("counts", {})
-    to_count = {name: paired_counts.job_of(benchmark, idx) for name, benchmark, idx in selected
-                if name in untimed and name not in state["counts"] and paired_counts.job_of(benchmark, idx)}
+    jobs = {name: paired_counts.job_of(benchmark, idx) for name, benchmark, idx in selected
+            if name in untimed and name not in state["counts"]}
+    to_count = {name: job for name, job in jobs.items() if job}
     counting = (paired_counts.Counting(sides, conf, benchmarks._all_benchmarks, to_count, device, project_root)
                 if to_count else None)
     if counting and not counting.benchmarks:  # the suite has none of their counts

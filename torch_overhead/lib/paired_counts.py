@@ -74,7 +74,7 @@ class Counting:
     background; ``finish`` waits for them, runs the figures through asv and records them."""
 
     def __init__(self, sides, conf, all_benchmarks, jobs, device, project_root):
-        self.sides, self.conf, self.jobs = sides, conf, jobs
+        self.sides, self.conf = sides, conf
         wanted = {name: count_name(job[0], job[1:], all_threads=True) for name, job in jobs.items()}
         patterns = ["^" + re.escape(n) + "$" for n in sorted(set(wanted.values()))]
         counted = Benchmarks(conf, list(all_benchmarks.values()), regex=patterns)
