@@ -15,10 +15,11 @@ their forward call being the seed's untimed preparation. A busy wait, not a slee
 of a few microseconds rounds up to the scheduler's tick and costs no CPU.
 
 In the instruction counts' processes (compare's backward verdicts) the spin runs under callgrind,
-whose instrumentation slows it as it slows the call: there it is a number of loop iterations,
-that delay's worth at the loop's speed before instrumentation starts, calibrated over the
-seed's 10 warm-up calls. It then adds about that fraction of the call's work in instructions,
-where a timed spin would add the fraction divided by instrumentation's slowdown.
+where a timed spin would add only what instrumentation's slowdown leaves of it: there it is a
+number of loop iterations, that delay's worth at the loop's speed before instrumentation
+starts, calibrated over the seed's 10 warm-up calls. Valgrind slows the call more than the
+loop, so they add more than that fraction of the call's instructions
+(docs/paired-comparison.md, "Backward verdicts by instruction counts").
 
 With ``0`` the wrapper (and the backward hook) is installed all the same and spins for
 nothing: the other side, or the baselines, run through it too, so that a change measured
