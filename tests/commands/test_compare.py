@@ -73,8 +73,8 @@ def report_rows(path):
 
 @pytest.fixture(scope="module")
 def injected(tmp_path_factory):
-    """Side B adds 2 ms to every call of a compiled function and its backward, and cannot compile with
-    aot_eager; both sides' processes run at once, in two lanes side by side, one on CPU 0 and one on
+    """Side B adds 2 ms to every call of a compiled function and its backward (2,000 loop iterations in
+    a counting process), and cannot compile with aot_eager; both sides' processes run at once, in two lanes side by side, one on CPU 0 and one on
     CPU 1. A backward, not timed with both sides on one CPU, is counted."""
     project = make_project(tmp_path_factory.mktemp("compare"))
     site = tmp_path_factory.mktemp("site")
@@ -83,6 +83,7 @@ def injected(tmp_path_factory):
     cmd = compare_cmd(project, "--bench", DYNAMO, "--bench", EAGER, "--bench", AOT, "--bench", DYNAMO_BACKWARD,
                       "--max-rounds", "6",
                       "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
+                      "--env-a", "TORCH_OVERHEAD_INJECT_ITERATIONS=0", "--env-b", "TORCH_OVERHEAD_INJECT_ITERATIONS=2000",
                       "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--jobs", "2",
                       "--cpu-affinity", "0,1")
     done = subprocess.run(cmd, capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
@@ -102,7 +103,7 @@ def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash
 
 def test_a_backward_on_a_shared_cpu_is_decided_by_its_instruction_counts(injected):
     """Both sides' instructions over all threads, counted under callgrind and recorded through asv
-    under each side's environment: the 2 ms spun in side B's backward makes it slower."""
+    under each side's environment: the iterations spun in side B's backward make it slower."""
     project, done, report, _ = injected
     with open(report) as f:
         line = next(line for line in f if line.startswith("| `layers.DynamoEager.time_add1(True, False, True, False)`"))

@@ -26,7 +26,8 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
         assert figure in out
     assert "of 1" in out.split("false alarms")[1].splitlines()[0]  # one measured variant-comparison
     injected = (keep / "injected-report.md").read_text()
-    assert "side A: " in injected and "TORCH_OVERHEAD_INJECT_FRACTION=0;" in injected
-    assert "TORCH_OVERHEAD_INJECT_FRACTION=0.5;" in injected
+    # No counted variant here: the counting processes' spin stays 0 on both sides.
+    assert "side A: " in injected and "TORCH_OVERHEAD_INJECT_FRACTION=0 TORCH_OVERHEAD_INJECT_ITERATIONS=0;" in injected
+    assert "TORCH_OVERHEAD_INJECT_FRACTION=0.5 TORCH_OVERHEAD_INJECT_ITERATIONS=0;" in injected
     assert (keep / "aa0-report.md").exists()
     assert not os.path.exists(os.path.join(project, "results", "compare-check-compare"))  # throwaway copies

@@ -11,8 +11,10 @@ import time
 import pytest
 import torch
 
-SITECUSTOMIZE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                             "torch_overhead", "validation", "inject", "sitecustomize.py")
+from benchmarks.callgrind import count_side_by_side
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SITECUSTOMIZE = os.path.join(ROOT, "torch_overhead", "validation", "inject", "sitecustomize.py")
 WORK_S = 200e-6
 
 
@@ -33,7 +35,8 @@ def fake_compile(fn, **_):
 def load_wrapper(monkeypatch, counting=False, **env):
     """torch.compile as the injection leaves it in asv's forkserver, or in an instruction-counting
     process (``counting``), around ``fake_compile``."""
-    for key in ("TORCH_OVERHEAD_INJECT_US", "TORCH_OVERHEAD_INJECT_FRACTION", "TORCH_OVERHEAD_LAYOUT_PAD"):
+    for key in ("TORCH_OVERHEAD_INJECT_US", "TORCH_OVERHEAD_INJECT_FRACTION", "TORCH_OVERHEAD_INJECT_ITERATIONS",
+                "TORCH_OVERHEAD_LAYOUT_PAD"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -73,21 +76,34 @@ def test_a_fraction_adds_that_share_of_the_timed_call(monkeypatch, backward):
     assert 1.3 < added / base < 1.8, (base, added)  # 0.5 of the period from one call to the next
 
 
-def test_in_a_counting_process_the_fraction_is_calibrated_on_the_warm_up_and_spun_as_iterations(monkeypatch):
-    """A counting process instruments its calls after the seed's 10 warm-up calls: the spin is
-    calibrated on them and then spins a fixed number of iterations, about the fraction's time here."""
+def test_in_a_counting_process_the_spin_is_the_given_iterations_and_a_fraction_alone_spins_nothing(monkeypatch):
+    """A counting process spins ``TORCH_OVERHEAD_INJECT_ITERATIONS`` loop iterations on each call from
+    the first (compare-check sets them in instructions); a time fraction means nothing under callgrind."""
     a = torch.ones(2)
-    base = median_call(load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_FRACTION="0")(lambda x: x + 1),
+    base = median_call(load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_ITERATIONS="0")(lambda x: x + 1),
                        a, calls=300)
-    slower = load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_FRACTION="0.5")(lambda x: x + 1)
+    slower = load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_ITERATIONS="100000")(lambda x: x + 1)
     times = []
-    for _ in range(60):
+    for _ in range(20):
         began = time.perf_counter()
         slower(a)
         times.append(time.perf_counter() - began)
-    assert 1.2 < statistics.median(times[10:]) / base < 2.0, (base, times)
-    code = [c for c in slower.__closure__ or () if hasattr(c.cell_contents, "iterations")]
-    assert code and code[0].cell_contents.iterations > 0
+    began = time.perf_counter()
+    runpy.run_path(SITECUSTOMIZE)["spin_loop"](100000)
+    loop = time.perf_counter() - began
+    assert min(times) > base + 0.5 * loop, (base, loop, times)  # every call, the first too
+    assert load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_FRACTION="0.5") is fake_compile
+
+
+def test_the_counting_spin_costs_the_same_instructions_per_iteration_at_any_length():
+    """compare-check sizes the counting spin from two counts of it: the third must lie on their line."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(SITECUSTOMIZE), ROOT]))
+    got = count_side_by_side({str(n): ("sitecustomize:spin_calls", [n]) for n in (1000, 51000, 101000)}, env,
+                             blocks=1, calls=1)
+    short, middle, long = (got[str(n)]["calling_thread"] for n in (1000, 51000, 101000))
+    per_iteration = (long - short) / 100000
+    assert per_iteration > 5, got
+    assert abs(middle - (short + 50000 * per_iteration)) < 0.001 * middle, got
 
 
 def test_microseconds_are_spent_as_given_and_nothing_outside_the_forkserver(monkeypatch):

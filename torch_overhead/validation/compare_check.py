@@ -10,7 +10,9 @@ In throwaway copies of the project (nothing is recorded in this one), with compa
 2. one comparison whose side B spins ``--percent`` of each variant's own time per call on every
    call (``inject/``: calibrated in each process; in the backward of the backward variants,
    whose timed work it is), against side A through the same wrapper spinning nothing:
-   "slower" is a detection;
+   "slower" is a detection. A variant compare counts instead gets ``--percent`` of its first
+   A/A count in loop iterations, each as many instructions as callgrind counts for one here;
+   the variants so counted share one number of iterations, and each one's share is printed;
 3. with ``--neighbours N``, N unpinned busy processes run throughout: a noisy tenant on demand.
 
 Beside each comparison: its wall time, and the machine's steal time and load average over it.
@@ -18,6 +20,7 @@ Exit status 0 when every target below is met, else 1.
 """
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -33,6 +36,8 @@ from ..lib.suite import settings
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 MACHINE = "compare-check"
+INJECT_ITERATIONS_ENV_VAR = "TORCH_OVERHEAD_INJECT_ITERATIONS"  # inject/: a counting process's spin
+LOOP_ITERATIONS = (1_000, 101_000)  # two spins counted: their difference over 100,000 iterations
 # The targets of the paired comparison's issue (docs/paired-comparison.md).
 FALSE_ALARMS_AT_MOST = 0.05
 DETECTED_AT_LEAST = 0.9
@@ -45,10 +50,11 @@ def _steal_and_total():
     return fields[7], sum(fields)
 
 
-def _run(args, workdir, tag, bench, what, inject=None):
+def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
     """One compare in its own project copy, to its end: ``(report rows, seconds, a line on the
-    machine meanwhile)``. ``inject``: the fraction side B spins (side A: the same wrapper,
-    spinning 0), or None (A/A). ``args.keep``: a folder to copy its report, output and state
+    machine meanwhile, side A's instruction counts {variant: count})``. ``inject``: the fraction
+    side B spins (side A: the same wrapper, spinning 0), or None (A/A); ``iterations``, side B's
+    spin in a counting process. ``args.keep``: a folder to copy its report, output and state
     (its samples) into, or None."""
     project = main_command.copy_project(args.project_root, os.path.join(workdir, tag))
     report, log = os.path.join(project, "report.md"), os.path.join(project, "compare.log")
@@ -59,7 +65,9 @@ def _run(args, workdir, tag, bench, what, inject=None):
            *[a for item in args.attribute or [] for a in ("--attribute", item)]]
     env = dict(os.environ, HOME=project)
     if inject is not None:
-        cmd += ["--env-a", f"{settings.INJECT_FRACTION_ENV_VAR}=0", "--env-b", f"{settings.INJECT_FRACTION_ENV_VAR}={inject:g}"]
+        for side, fraction, spins in (("a", 0, 0), ("b", inject, iterations)):
+            cmd += [f"--env-{side}", f"{settings.INJECT_FRACTION_ENV_VAR}={fraction:g}",
+                    f"--env-{side}", f"{INJECT_ITERATIONS_ENV_VAR}={spins}"]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
     steal0, total0 = _steal_and_total()
     began = time.perf_counter()
@@ -76,7 +84,29 @@ def _run(args, workdir, tag, bench, what, inject=None):
             raise SystemExit(f"error: {what}: compare exited {status}:\n{f.read()[-3000:]}")
     state = (f"{seconds:.0f} s; steal {100 * (steal1 - steal0) / max(total1 - total0, 1):.1f}%, "
              f"load {os.getloadavg()[0]:.1f}")
-    return read_report(report), seconds, state
+    counts = {}
+    for path in glob.glob(os.path.join(project, ".asv", "compare-*.json")):
+        with open(path) as f:
+            counts.update({name: got["A"]["value"] for name, got in json.load(f).get("counts", {}).items()
+                           if got.get("A", {}).get("value")})
+    return read_report(report), seconds, state, counts
+
+
+def _loop_instructions(args):
+    """Instructions per iteration of the injection's counting spin (``inject/``, ``spin_loop``),
+    counted by the suite's callgrind path in the benchmarked interpreter."""
+    code = ("import json, os; from benchmarks.callgrind import count_side_by_side; "
+            f"print(json.dumps(count_side_by_side({{str(n): ('sitecustomize:spin_calls', [n]) for n in {LOOP_ITERATIONS}}}, "
+            "dict(os.environ), blocks=1, calls=1)))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (INJECT_DIR, args.project_root,
+                                                                  os.environ.get("PYTHONPATH")) if p))
+    done = subprocess.run([args.python, "-c", code], env=env, capture_output=True, text=True)
+    got = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else {}
+    short, long = (got.get(str(n), {}).get("calling_thread") for n in LOOP_ITERATIONS)
+    if not short or not long:
+        raise SystemExit(f"error: the injection's loop could not be counted under callgrind: "
+                         f"{(done.stderr.strip().splitlines() or [str(got)])[-1]}")
+    return (long - short) / (LOOP_ITERATIONS[1] - LOOP_ITERATIONS[0])
 
 
 def _cell(row):
@@ -115,15 +145,24 @@ def main(args):
 def _check(args, workdir, bench):
     print(f"{args.neighbours} busy neighbours; lanes: --jobs {args.jobs} --cpu-affinity {args.cpu_affinity}; "
           f"band 1 +- {args.band}; budget {args.budget_seconds:.0f} s per comparison", flush=True)
-    aa = []
+    aa, counts_a = [], {}
     for i in range(args.repeats):
-        rows, seconds, state = _run(args, workdir, f"aa{i}", bench, f"A/A {i + 1}")
+        rows, seconds, state, counts = _run(args, workdir, f"aa{i}", bench, f"A/A {i + 1}")
+        counts_a = counts_a if i else counts
         aa.append((rows, seconds))
         verdicts = [v for _, _, v in rows.values()]
         print(f"A/A {i + 1}: {state}; " + ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts))),
               flush=True)
 
-    injected, inject_seconds, state = _run(args, workdir, "injected", bench, "injected", args.percent / 100)
+    iterations = 0
+    if counts_a:
+        per_iteration = _loop_instructions(args)
+        iterations = round(args.percent / 100 * sum(counts_a.values()) / len(counts_a) / per_iteration)
+        print(f"counted variants: {iterations:,} loop iterations a call, {per_iteration:.2f} instructions each: "
+              + ", ".join(f"{name} +{100 * iterations * per_iteration / count:.2f}%" for name, count in counts_a.items()),
+              flush=True)
+    injected, inject_seconds, state, _ = _run(args, workdir, "injected", bench, "injected", args.percent / 100,
+                                              iterations)
     print(f"injected {args.percent:g}%: {state}", flush=True)
     # A variant compare could neither time on a shared CPU nor count is one it cannot see a change in: undetected.
     timed = [{name for name, row in rows.items() if row[1] is not None or row[2].startswith(SHARED_CPU_BACKWARD)}

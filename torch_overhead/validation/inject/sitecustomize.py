@@ -14,11 +14,11 @@ the time from one backward to the next): the backward variants time only the bac
 their forward call being the seed's untimed preparation. A busy wait, not a sleep: a sleep
 of a few microseconds rounds up to the scheduler's tick and costs no CPU.
 
-In the instruction counts' processes (compare's backward verdicts) the spin runs under callgrind,
-where a timed spin would add only what instrumentation's slowdown leaves of it: there it is a
-number of loop iterations, that delay's worth at the loop's speed before instrumentation
-starts, calibrated over the seed's 10 warm-up calls. Valgrind slows the call more than the
-loop, so they add more than that fraction of the call's instructions
+In the instruction counts' processes (compare's backward verdicts) a spin timed in seconds would
+add only what callgrind's slowdown leaves of it, and one calibrated in time there added 8-12
+times its fraction of the call's instructions (valgrind slows the call path more than a loop):
+there each spin is ``TORCH_OVERHEAD_INJECT_ITERATIONS`` iterations of ``spin_loop``, which
+``compare-check`` sets from the variant's count and the loop's own count per iteration
 (docs/paired-comparison.md, "Backward verdicts by instruction counts").
 
 With ``0`` the wrapper (and the backward hook) is installed all the same and spins for
@@ -29,53 +29,55 @@ against them is the spin alone, not the wrapper's own frame and clock read (docs
 import os
 import sys
 
-# settings.INJECT_US_ENV_VAR and settings.INJECT_FRACTION_ENV_VAR (no import: this runs at start-up)
+# settings.INJECT_US_ENV_VAR, INJECT_FRACTION_ENV_VAR, INJECT_ITERATIONS_ENV_VAR (no import: this runs at start-up)
 _delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
 _fraction = os.environ.get("TORCH_OVERHEAD_INJECT_FRACTION")
+_iterations = os.environ.get("TORCH_OVERHEAD_INJECT_ITERATIONS")
 CALIBRATION_CALLS = 200  # the median of the last half: setup's compile and first calls left out
-COUNTING_CALIBRATION_CALLS = 8  # of the warm-up's 9 periods, before a counting process instruments
+
+
+def spin_loop(iterations):
+    """The counting processes' spin: its instructions per iteration are counted apart (``spin_calls``)."""
+    for _ in range(iterations):
+        pass
+
+
+def spin_calls(iterations):
+    """A counting job (``benchmarks/callgrind.py``, ``count_here``) whose call is one ``spin_loop``."""
+    return (lambda _: spin_loop(iterations)), None
+
 
 # Only in asv's forkserver, which the benchmark processes are forked from, and in the instruction
 # counts' processes (the only ones given a memory layout): every other Python process started
 # meanwhile (the runner, compiler checks, the counts' warm-up) would import torch again for nothing.
 _counting = "TORCH_OVERHEAD_LAYOUT_PAD" in os.environ  # instruction_count.LAYOUT_PAD_ENV_VAR
-if (_delay_us or _fraction) and ("run_server" in sys.argv or _counting):  # unset or empty: no wrapper
+_setting = _iterations if _counting else _delay_us or _fraction
+if _setting and ("run_server" in sys.argv or _counting):  # unset or empty: no wrapper
     import functools
     import importlib.abc
     import importlib.util
     import statistics
     import time
 
-    def _iterations(seconds, trial=100_000):
-        """How many iterations of an empty loop take ``seconds`` here and now."""
-        start = time.perf_counter()
-        for _ in range(trial):
-            pass
-        return round(seconds * trial / (time.perf_counter() - start))
-
     class _Spin:
         """Spins its delay on each call: fixed, or once calibrated, the fraction of the median time
-        between calls; in a counting process, as loop iterations."""
+        between calls; in a counting process, its given iterations."""
 
         def __init__(self):
             self.delay = float(_delay_us) * 1e-6 if _delay_us else None
-            self.calibration = COUNTING_CALIBRATION_CALLS if _counting else CALIBRATION_CALLS
-            self.last, self.periods, self.iterations = None, [], None
+            self.last, self.periods = None, []
 
         def __call__(self):
+            if _counting:
+                spin_loop(int(_iterations))
+                return
             now = time.perf_counter()
             if self.delay is None:
                 if self.last is not None:
                     self.periods.append(now - self.last)
                 self.last = now
-                if len(self.periods) == self.calibration:
-                    self.delay = float(_fraction) * statistics.median(self.periods[self.calibration // 2:])
-                return
-            if _counting:
-                if self.iterations is None:
-                    self.iterations = _iterations(self.delay)
-                for _ in range(self.iterations):
-                    pass
+                if len(self.periods) == CALIBRATION_CALLS:
+                    self.delay = float(_fraction) * statistics.median(self.periods[CALIBRATION_CALLS // 2:])
                 return
             end = now + self.delay
             while time.perf_counter() < end:
