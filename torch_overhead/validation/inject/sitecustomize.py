@@ -26,6 +26,7 @@ nothing: the other side, or the baselines, run through it too, so that a change 
 against them is the spin alone, not the wrapper's own frame and clock read (docs/validation.md).
 """
 
+import itertools
 import os
 import sys
 
@@ -37,8 +38,10 @@ CALIBRATION_CALLS = 200  # the median of the last half: setup's compile and firs
 
 
 def spin_loop(iterations):
-    """The counting processes' spin: its instructions per iteration are counted apart (``spin_calls``)."""
-    for _ in range(iterations):
+    """The counting processes' spin: its instructions per iteration are counted apart (``spin_calls``).
+    Over ``itertools.repeat``, as ``timeit``: ``range`` allocates an int per iteration past 256 and
+    none below, so its count per iteration changed with the spin's length (x2)."""
+    for _ in itertools.repeat(None, iterations):
         pass
 
 
