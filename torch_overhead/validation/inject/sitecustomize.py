@@ -15,7 +15,7 @@ their forward call being the seed's untimed preparation. A busy wait, not a slee
 of a few microseconds rounds up to the scheduler's tick and costs no CPU.
 
 In the instruction counts' processes (compare's backward verdicts) a spin timed in seconds would
-add only what callgrind's slowdown leaves of it, and one calibrated in time there added 8-12
+add only what callgrind's slowdown leaves of it, and one calibrated in time there added several
 times its fraction of the call's instructions (valgrind slows the call path more than a loop):
 there each spin is ``TORCH_OVERHEAD_INJECT_ITERATIONS`` iterations of ``spin_loop``, which
 ``compare-check`` sets from the variant's count and the loop's own count per iteration
@@ -30,7 +30,8 @@ import itertools
 import os
 import sys
 
-# settings.INJECT_US_ENV_VAR, INJECT_FRACTION_ENV_VAR, INJECT_ITERATIONS_ENV_VAR (no import: this runs at start-up)
+# settings.INJECT_US_ENV_VAR, settings.INJECT_FRACTION_ENV_VAR, compare_check.INJECT_ITERATIONS_ENV_VAR
+# (no import: this runs at start-up)
 _delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
 _fraction = os.environ.get("TORCH_OVERHEAD_INJECT_FRACTION")
 _iterations = os.environ.get("TORCH_OVERHEAD_INJECT_ITERATIONS")
@@ -40,7 +41,7 @@ CALIBRATION_CALLS = 200  # the median of the last half: setup's compile and firs
 def spin_loop(iterations):
     """The counting processes' spin: its instructions per iteration are counted apart (``spin_calls``).
     Over ``itertools.repeat``, as ``timeit``: ``range`` allocates an int per iteration past 256 and
-    none below, so its count per iteration changed with the spin's length (x2)."""
+    none below, so its count per iteration changed with the spin's length."""
     for _ in itertools.repeat(None, iterations):
         pass
 
