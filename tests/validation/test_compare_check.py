@@ -3,20 +3,25 @@ cheap variant, one round each. What it must get right is what it runs and how it
 H200's figures are in docs/paired-comparison.md."""
 
 import os
+import re
 import subprocess
 import sys
 
 from conftest import make_project
 
 DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
+DYNAMO_BACKWARD = r"^layers\.DynamoEager\.time_add1\(True, False, True, False\)"  # counted: both sides on CPU 1
 
 
 def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tmp_path):
+    """A timed variant and a counted one; the counted one's injection is that percent of its A/A count in
+    loop iterations, and all of them land in its count."""
     project = make_project(tmp_path / "project")
     keep = tmp_path / "keep"
     done = subprocess.run(
         [sys.executable, "-m", "torch_overhead", "compare-check", "--project-root", str(project), "--device", "cpu",
-         "--repeats", "1", "--percent", "50", "--budget-seconds", "1", "--bench", DYNAMO, "--cpu-affinity", "1",
+         "--repeats", "1", "--percent", "50", "--budget-seconds", "1", "--bench", DYNAMO, "--bench", DYNAMO_BACKWARD,
+         "--cpu-affinity", "1",
          "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--keep", str(keep)],
         capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=900)
     out = done.stdout
@@ -24,10 +29,15 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     assert "A/A 1: " in out and "injected 50%: " in out and "steal" in out
     for figure in ("false alarms", "sensitivity (50% injected: slower)", "cost", "stability"):
         assert figure in out
-    assert "of 1" in out.split("false alarms")[1].splitlines()[0]  # one measured variant-comparison
+    assert "of 2" in out.split("false alarms")[1].splitlines()[0]  # two measured variant-comparisons
+    iterations = int(re.search(r"counted variants: ([0-9,]+) loop iterations", out).group(1).replace(",", ""))
+    assert iterations > 0, out
+    share = re.search(r"counted, B - A: .+ \+[0-9,]+ \(([0-9]+)% of the spin's\)", out)
+    assert share and 90 <= int(share.group(1)) <= 110, out
     injected = (keep / "injected-report.md").read_text()
-    # No counted variant here: the counting processes' spin stays 0 on both sides.
     assert "side A: " in injected and "TORCH_OVERHEAD_INJECT_FRACTION=0 TORCH_OVERHEAD_INJECT_ITERATIONS=0;" in injected
-    assert "TORCH_OVERHEAD_INJECT_FRACTION=0.5 TORCH_OVERHEAD_INJECT_ITERATIONS=0;" in injected
+    assert f"TORCH_OVERHEAD_INJECT_FRACTION=0.5 TORCH_OVERHEAD_INJECT_ITERATIONS={iterations};" in injected
+    counted = next(line for line in injected.splitlines() if "(True, False, True, False)" in line)
+    assert "| counted |" in counted and counted.endswith("| slower |"), counted
     assert (keep / "aa0-report.md").exists()
     assert not os.path.exists(os.path.join(project, "results", "compare-check-compare"))  # throwaway copies

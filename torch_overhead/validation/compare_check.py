@@ -52,7 +52,7 @@ def _steal_and_total():
 
 def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
     """One compare in its own project copy, to its end: ``(report rows, seconds, a line on the
-    machine meanwhile, side A's instruction counts {variant: count})``. ``inject``: the fraction
+    machine meanwhile, the instruction counts {variant: (side A's, side B's)})``. ``inject``: the fraction
     side B spins (side A: the same wrapper, spinning 0), or None (A/A); ``iterations``, side B's
     spin in a counting process. ``args.keep``: a folder to copy its report, output and state
     (its samples) into, or None."""
@@ -87,8 +87,9 @@ def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
     counts = {}
     for path in glob.glob(os.path.join(project, ".asv", "compare-*.json")):
         with open(path) as f:
-            counts.update({name: got["A"]["value"] for name, got in json.load(f).get("counts", {}).items()
-                           if got.get("A", {}).get("value")})
+            for name, got in json.load(f).get("counts", {}).items():
+                if got.get("A", {}).get("value") and got.get("B", {}).get("value"):
+                    counts[name] = got["A"]["value"], got["B"]["value"]
     return read_report(report), seconds, state, counts
 
 
@@ -96,8 +97,8 @@ def _loop_instructions(args):
     """Instructions per iteration of the injection's counting spin (``inject/``, ``spin_loop``),
     counted by the suite's callgrind path in the benchmarked interpreter."""
     code = ("import json, os; from benchmarks.callgrind import count_side_by_side; "
-            f"print(json.dumps(count_side_by_side({{str(n): ('sitecustomize:spin_calls', [n]) for n in {LOOP_ITERATIONS}}}, "
-            "dict(os.environ), blocks=1, calls=1)))")
+            f"jobs = {{str(n): ('sitecustomize:spin_calls', [n]) for n in {LOOP_ITERATIONS}}}; "
+            "print(json.dumps(count_side_by_side(jobs, dict(os.environ), blocks=1, calls=1)))")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (INJECT_DIR, args.project_root,
                                                                   os.environ.get("PYTHONPATH")) if p))
     done = subprocess.run([args.python, "-c", code], env=env, capture_output=True, text=True)
@@ -148,7 +149,7 @@ def _check(args, workdir, bench):
     aa, counts_a = [], {}
     for i in range(args.repeats):
         rows, seconds, state, counts = _run(args, workdir, f"aa{i}", bench, f"A/A {i + 1}")
-        counts_a = counts_a if i else counts
+        counts_a = counts_a if i else {name: a for name, (a, _) in counts.items()}
         aa.append((rows, seconds))
         verdicts = [v for _, _, v in rows.values()]
         print(f"A/A {i + 1}: {state}; " + ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts))),
@@ -158,12 +159,16 @@ def _check(args, workdir, bench):
     if counts_a:
         per_iteration = _loop_instructions(args)
         iterations = round(args.percent / 100 * sum(counts_a.values()) / len(counts_a) / per_iteration)
+        shares = (f"{name} +{100 * iterations * per_iteration / count:.2f}%" for name, count in counts_a.items())
         print(f"counted variants: {iterations:,} loop iterations a call, {per_iteration:.2f} instructions each: "
-              + ", ".join(f"{name} +{100 * iterations * per_iteration / count:.2f}%" for name, count in counts_a.items()),
-              flush=True)
-    injected, inject_seconds, state, _ = _run(args, workdir, "injected", bench, "injected", args.percent / 100,
-                                              iterations)
+              + ", ".join(shares), flush=True)
+    injected, inject_seconds, state, counts = _run(args, workdir, "injected", bench, "injected", args.percent / 100,
+                                                   iterations)
     print(f"injected {args.percent:g}%: {state}", flush=True)
+    if iterations:  # what the spin added where it was counted, against its own count
+        added = (f"{name} {b - a:+,.0f} ({(b - a) / (iterations * per_iteration):.0%} of the spin's)"
+                 for name, (a, b) in counts.items())
+        print("counted, B - A: " + ", ".join(added), flush=True)
     # A variant compare could neither time on a shared CPU nor count is one it cannot see a change in: undetected.
     timed = [{name for name, row in rows.items() if row[1] is not None or row[2].startswith(SHARED_CPU_BACKWARD)}
              for rows, _ in aa]
