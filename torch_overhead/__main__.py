@@ -234,7 +234,9 @@ def parse(argv):
                 [python, device, timing], listed=False)
     p.add_argument("--jobs", type=int, default=1, help="compare's --jobs for the A/A comparisons")
     p.add_argument("--repeats", type=int, default=5, help="A/A comparisons (false alarms; the first 3: stability)")
-    p.add_argument("--percent", type=float, default=5, help="injected per-call cost, percent of each variant's median")
+    p.add_argument("--percent", default="5",
+                   help="injected per-call cost, percent of each variant's median; a comma list (2,3,5) also gives "
+                        "the smallest change detected")
     p.add_argument("--budget-seconds", type=float, default=300, help="compare's budget, per comparison")
     p.add_argument("--band", type=float, default=0.02, help="compare's --band")
     p.add_argument("--neighbours", type=int, default=0, help="unpinned busy processes run meanwhile: a noisy state")

@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import make_project
 
 DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
@@ -20,24 +22,37 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     keep = tmp_path / "keep"
     done = subprocess.run(
         [sys.executable, "-m", "torch_overhead", "compare-check", "--project-root", str(project), "--device", "cpu",
-         "--repeats", "1", "--percent", "50", "--budget-seconds", "1", "--bench", DYNAMO, "--bench", DYNAMO_BACKWARD,
+         "--repeats", "1", "--percent", "50,25", "--budget-seconds", "1", "--bench", DYNAMO, "--bench", DYNAMO_BACKWARD,
          "--cpu-affinity", "1",
          "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--keep", str(keep)],
         capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=900)
     out = done.stdout
     assert done.returncode in (0, 1), out[-3000:] + done.stderr[-3000:]
-    assert "A/A 1: " in out and "injected 50%: " in out and "steal" in out
-    for figure in ("false alarms", "sensitivity (50% injected: slower)", "cost", "stability"):
+    assert "A/A 1: " in out and "injected 25%: " in out and "injected 50%: " in out and "steal" in out
+    for figure in ("false alarms", "sensitivity (50% injected: slower)", "cost", "stability",
+                   "smallest change slower in 9 of 10"):
         assert figure in out
+    assert re.search(r"^variant +A/A 1 +\+25% +\+50%$", out, re.M), out
     assert "of 2" in out.split("false alarms")[1].splitlines()[0]  # two measured variant-comparisons
-    iterations = int(re.search(r"counted variants: ([0-9,]+) loop iterations", out).group(1).replace(",", ""))
-    assert iterations > 0, out
+    spins = re.findall(r"counted variants: ([0-9,]+) loop iterations", out)  # 25%, then 50%
+    quarter, iterations = (int(n.replace(",", "")) for n in spins)
+    assert 0 < quarter and abs(iterations - 2 * quarter) <= 1, out
     share = re.search(r"counted, B - A: .+ \+[0-9,]+ \(([0-9]+)% of the spin's\)", out)
     assert share and 90 <= int(share.group(1)) <= 110, out
-    injected = (keep / "injected-report.md").read_text()
+    assert "| counted |" in (keep / "injected-25pc-report.md").read_text()
+    injected = (keep / "injected-50pc-report.md").read_text()
     assert "side A: " in injected and "TORCH_OVERHEAD_INJECT_FRACTION=0 TORCH_OVERHEAD_INJECT_ITERATIONS=0;" in injected
     assert f"TORCH_OVERHEAD_INJECT_FRACTION=0.5 TORCH_OVERHEAD_INJECT_ITERATIONS={iterations};" in injected
     counted = next(line for line in injected.splitlines() if "(True, False, True, False)" in line)
     assert "| counted |" in counted and counted.endswith("| slower |"), counted
     assert (keep / "aa0-report.md").exists()
     assert not os.path.exists(os.path.join(project, "results", "compare-check-compare"))  # throwaway copies
+
+
+@pytest.mark.parametrize("percent", ["2,x", "0", "5,100"])
+def test_a_bad_percent_is_one_error_line_and_exit_2(tmp_path, percent):
+    done = subprocess.run([sys.executable, "-m", "torch_overhead", "compare-check", "--project-root", str(tmp_path),
+                           "--device", "cpu", "--percent", percent], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "--percent" in done.stderr

@@ -7,12 +7,14 @@ In throwaway copies of the project (nothing is recorded in this one), with compa
 
 1. ``--repeats`` A/A comparisons of the headline's variants (one build on both sides): a
    "slower" or "faster" is a false alarm; the ratios of the first three give the stability;
-2. one comparison whose side B spins ``--percent`` of each variant's own time per call on every
-   call (``inject/``: calibrated in each process; in the backward of the backward variants,
-   whose timed work it is), against side A through the same wrapper spinning nothing:
-   "slower" is a detection. A variant compare counts instead gets ``--percent`` of its first
-   A/A count in loop iterations, each as many instructions as callgrind counts for one here;
-   the variants so counted share one number of iterations, and each one's share is printed;
+2. per level of ``--percent`` (5, or a list such as 2,3,5, which also gives the smallest change
+   detected), one comparison whose side B spins that percent of each variant's own time per
+   call on every call (``inject/``: calibrated in each process; in the backward of the backward
+   variants, whose timed work it is), against side A through the same wrapper spinning nothing:
+   "slower" is a detection; the sensitivity target is judged at the largest level. A variant
+   compare counts instead gets that percent of its first A/A count in loop iterations, each as
+   many instructions as callgrind counts for one here; the variants so counted share one number
+   of iterations, and each one's share is printed;
 3. with ``--neighbours N``, N unpinned busy processes run throughout: a noisy tenant on demand.
 
 Beside each comparison: its wall time, and the machine's steal time and load average over it.
@@ -33,6 +35,7 @@ from ..commands.compare import SHARED_CPU_BACKWARD
 from ..lib import main_command
 from ..lib.paired import read_report
 from ..lib.suite import settings
+from .gate_sensitivity import minimum_detectable
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 MACHINE = "compare-check"
@@ -128,8 +131,13 @@ def main(args):
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.repeats < 1 or not 0 < args.percent < 100:
-        print("error: give --repeats 1 or more and --percent between 0 and 100 (5 is a 5% change)", file=sys.stderr)
+    try:
+        args.percent = sorted({float(level) for level in args.percent.split(",")})
+    except ValueError:
+        args.percent = []
+    if args.repeats < 1 or not args.percent or not all(0 < level < 100 for level in args.percent):
+        print("error: give --repeats 1 or more and --percent between 0 and 100, or a comma list of such "
+              "(5 is a 5% change)", file=sys.stderr)
         return 2
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
@@ -155,20 +163,23 @@ def _check(args, workdir, bench):
         print(f"A/A {i + 1}: {state}; " + ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts))),
               flush=True)
 
-    iterations = 0
-    if counts_a:
-        per_iteration = _loop_instructions(args)
-        iterations = round(args.percent / 100 * sum(counts_a.values()) / len(counts_a) / per_iteration)
-        shares = (f"{name} +{100 * iterations * per_iteration / count:.2f}%" for name, count in counts_a.items())
-        print(f"counted variants: {iterations:,} loop iterations a call, {per_iteration:.2f} instructions each: "
-              + ", ".join(shares), flush=True)
-    injected, inject_seconds, state, counts = _run(args, workdir, "injected", bench, "injected", args.percent / 100,
-                                                   iterations)
-    print(f"injected {args.percent:g}%: {state}", flush=True)
-    if iterations:  # what the spin added where it was counted, against its own count
-        added = (f"{name} {b - a:+,.0f} ({(b - a) / (iterations * per_iteration):.0%} of the spin's)"
-                 for name, (a, b) in counts.items())
-        print("counted, B - A: " + ", ".join(added), flush=True)
+    per_iteration = _loop_instructions(args) if counts_a else None
+    injected = {}  # level (percent) -> (report rows, seconds)
+    for level in args.percent:
+        iterations = 0
+        if counts_a:
+            iterations = round(level / 100 * sum(counts_a.values()) / len(counts_a) / per_iteration)
+            shares = (f"{name} +{100 * iterations * per_iteration / count:.2f}%" for name, count in counts_a.items())
+            print(f"counted variants: {iterations:,} loop iterations a call, {per_iteration:.2f} instructions each: "
+                  + ", ".join(shares), flush=True)
+        rows, seconds, state, counts = _run(args, workdir, f"injected-{level:g}pc", bench, f"injected {level:g}%",
+                                            level / 100, iterations)
+        injected[level] = rows, seconds
+        print(f"injected {level:g}%: {state}", flush=True)
+        if iterations:  # what the spin added where it was counted, against its own count
+            added = (f"{name} {b - a:+,.0f} ({(b - a) / (iterations * per_iteration):.0%} of the spin's)"
+                     for name, (a, b) in counts.items())
+            print("counted, B - A: " + ", ".join(added), flush=True)
     # A variant compare could neither time on a shared CPU nor count is one it cannot see a change in: undetected.
     timed = [{name for name, row in rows.items() if row[1] is not None or row[2].startswith(SHARED_CPU_BACKWARD)}
              for rows, _ in aa]
@@ -176,16 +187,18 @@ def _check(args, workdir, bench):
 
     print()
     print(f"{'variant':<64} " + " ".join(f"{'A/A ' + str(i + 1):>9}" for i in range(args.repeats))
-          + f" {'+' + format(args.percent, 'g') + '%':>9}")
+          + "".join(f" {'+' + format(level, 'g') + '%':>9}" for level in injected))
     for name in measured:
-        cells = [_cell(rows.get(name)) for rows, _ in aa] + [_cell(injected.get(name))]
+        cells = [_cell(rows.get(name)) for rows, _ in aa] + [_cell(rows.get(name)) for rows, _ in injected.values()]
         print(f"{name:<64} " + " ".join(f"{c:>9}" for c in cells))
     print("(B/A, then the verdict: = same, + slower, - faster, ? unknown)")
 
     # Only variants with a ratio count: the seed's invalid combinations are n/a on both sides.
     comparisons = [v for rows, _ in aa for _, ratio, v in rows.values() if ratio is not None]
     alarms = sum(v in ("slower", "faster") for v in comparisons)
-    detected = sum(v == "slower" for _, _, v in injected.values())
+    detected = {level: sum(v == "slower" for _, _, v in rows.values()) for level, (rows, _) in injected.items()}
+    flagged = {level: n >= DETECTED_AT_LEAST * len(measured) for level, n in detected.items()}
+    top = max(injected)
     worst = max((abs(rows[name][1] - 1) for rows, _ in aa[:3] for name in measured
                  if rows.get(name, (0, None))[1] is not None), default=None)
     decided = [sum(v in ("same", "slower", "faster") for _, _, v in rows.values()) for rows, _ in aa]
@@ -193,8 +206,7 @@ def _check(args, workdir, bench):
     results = [
         ("false alarms (A/A slower or faster)", f"{alarms} of {len(comparisons)}",
          alarms <= FALSE_ALARMS_AT_MOST * len(comparisons)),
-        (f"sensitivity ({args.percent:g}% injected: slower)", f"{detected} of {len(measured)}",
-         detected >= DETECTED_AT_LEAST * len(measured)),
+        (f"sensitivity ({top:g}% injected: slower)", f"{detected[top]} of {len(measured)}", flagged[top]),
         ("cost (A/A: variants decided, wall time)",
          "; ".join(f"{d} of {n} in {s:.0f} s" for d, n, (_, s) in zip(decided, counted, aa)),
          all(d == n for d, n in zip(decided, counted))),
@@ -204,5 +216,10 @@ def _check(args, workdir, bench):
     print()
     for what, figure, met in results:
         print(f"{what:<52} {figure:<40} {'met' if met else 'NOT met'}")
-    print(f"injected comparison: {inject_seconds:.0f} s")
+    for level, (_, seconds) in injected.items():
+        print(f"injected {level:g}%: {detected[level]} of {len(measured)} slower, {seconds:.0f} s")
+    if len(injected) > 1:
+        smallest = minimum_detectable(list(injected), flagged, args.band)
+        print("smallest change slower in 9 of 10 (and every larger level; not below the band): "
+              + ("none of those tried" if smallest is None else f"{smallest:g}%"))
     return 0 if all(met for _, _, met in results) else 1
