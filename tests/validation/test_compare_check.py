@@ -25,7 +25,7 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
          "--repeats", "1", "--percent", "50,25", "--budget-seconds", "1", "--bench", DYNAMO, "--bench", DYNAMO_BACKWARD,
          "--cpu-affinity", "1",
          "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--keep", str(keep)],
-        capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=900)
+        capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=2400)
     out = done.stdout
     assert done.returncode in (0, 1), out[-3000:] + done.stderr[-3000:]
     assert "A/A 1: " in out and "injected 25%: " in out and "injected 50%: " in out and "steal" in out
