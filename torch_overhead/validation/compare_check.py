@@ -157,7 +157,8 @@ def _check(args, workdir, bench):
     aa, counts_a = [], {}
     for i in range(args.repeats):
         rows, seconds, state, counts = _run(args, workdir, f"aa{i}", bench, f"A/A {i + 1}")
-        counts_a = counts_a if i else {name: a for name, (a, _) in counts.items()}
+        if i == 0:  # the injection is sized from the first A/A comparison's side A
+            counts_a = {name: a for name, (a, _) in counts.items()}
         aa.append((rows, seconds))
         verdicts = [v for _, _, v in rows.values()]
         print(f"A/A {i + 1}: {state}; " + ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts))),

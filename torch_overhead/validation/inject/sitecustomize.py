@@ -69,11 +69,12 @@ if _setting and ("run_server" in sys.argv or _counting):  # unset or empty: no w
 
         def __init__(self):
             self.delay = float(_delay_us) * 1e-6 if _delay_us else None
+            self.iterations = int(_iterations) if _counting else None  # parsed once, not inside a counted call
             self.last, self.periods = None, []
 
         def __call__(self):
             if _counting:
-                spin_loop(int(_iterations))
+                spin_loop(self.iterations)
                 return
             now = time.perf_counter()
             if self.delay is None:
