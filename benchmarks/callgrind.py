@@ -20,6 +20,7 @@ adds per call.
 import compileall
 import glob
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -166,20 +167,29 @@ def _all_cpus():
         pass
 
 
-def count_side_by_side(jobs, env, blocks, calls, processes=None):
+def count_side_by_side(jobs, env, blocks, calls, processes=None, pin_each=False):
     """``{key: counts or {"skip": reason}}`` for ``jobs`` = ``{key: (target, args)}``, each in its
     own counting process, up to ``processes`` (default: one per CPU) at a time. A key is a
     string, the name of the process's own folder; ``env`` is the processes' environment, or a
-    function of that folder that returns it; ``calls``, a number or a function of the key. Raises
+    function of that folder that returns it; ``calls``, a number or a function of the key;
+    ``pin_each``: each process on a CPU of its own, none shared while it runs. Raises
     Unavailable when nothing can be counted; one process failing skips only its key."""
     valgrind = find_valgrind()
     workdir = tempfile.mkdtemp(prefix="callgrind-")
+    workers = processes or min(len(jobs), os.cpu_count() or 1)
+    free_cpus = queue.Queue()
+    for cpu in range(os.cpu_count() or 1):
+        free_cpus.put(cpu)
     try:
         shim = build_shim(valgrind, workdir)
 
         def one(item):
             key, (target, args) = item
-            _all_cpus()
+            cpu = free_cpus.get() if pin_each else None
+            if cpu is None:
+                _all_cpus()
+            else:
+                os.sched_setaffinity(0, [cpu])
             folder = os.path.join(workdir, key)
             os.mkdir(folder)
             try:
@@ -188,8 +198,10 @@ def count_side_by_side(jobs, env, blocks, calls, processes=None):
                 return key, count_one(valgrind, shim, target, args, own_env, folder, blocks, own_calls)
             except Crashed as err:
                 return key, {"skip": str(err)}
+            finally:
+                if cpu is not None:
+                    free_cpus.put(cpu)
 
-        workers = processes or min(len(jobs), os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             return dict(pool.map(one, jobs.items()))
     finally:

@@ -220,6 +220,8 @@ def parse(argv):
     p.add_argument("--per-job", type=int, default=8, help="counting processes per job (default 8)")
     p.add_argument("--calls", type=int, help="counted calls per block (default: the suite's for each job)")
     p.add_argument("--processes", type=int, help="counting processes at once (default: one per CPU)")
+    p.add_argument("--pin-each", action="store_true",
+                   help="each counting process on a CPU of its own (default: any CPU, as the suite's counting)")
 
     p = command("gate-sensitivity", gate_sensitivity.main,
                 "smallest injected per-call overhead the gate flags on this machine", [device, timing], listed=False)

@@ -1,7 +1,7 @@
 """How far one job's instruction count moves between counting processes, and what evens it out.
 
 ``python -m torch_overhead count-spread [--device cuda] [--variant requires_grad+backward ...]
-[--layer inductor] [--per-job 8] [--calls N]``
+[--layer inductor] [--per-job 8] [--calls N] [--pin-each]``
 
 Counts each job (a layer and a seed variant) in ``--per-job`` processes of one memory layout,
 side by side, as the suite's counting does (``callgrind.count_side_by_side``), each process
@@ -11,7 +11,7 @@ resampled from them, how far apart two figures of k processes each fall: the rep
 processes per figure would give (the suite's figure is the mean of ``LAYOUT_PADS`` times the
 job's ``counting_plan`` processes). On CUDA the backward's calling-thread count
 moves from call to call (docs/instruction-counts.md); this measures what more calls per
-block or more processes buy.
+block, more processes, or a CPU of its own for each process buy.
 """
 
 import math
@@ -84,8 +84,8 @@ def main(args):
     names = {f"{ic.slot(job)}{n:02d}": job for job in jobs for n in range(args.per_job)}
     calls = {job: args.calls or ic.counting_plan(job)[0] for job in jobs}
     print(f"counting {len(jobs)} job(s) x {args.per_job} processes, {ic.BLOCKS} blocks of "
-          f"{'/'.join(str(n) for n in sorted(set(calls.values())))} calls, on {device}, layer {args.layer} (minutes)",
-          flush=True)
+          f"{'/'.join(str(n) for n in sorted(set(calls.values())))} calls, on {device}, layer {args.layer}, "
+          f"{'each process on a CPU of its own' if args.pin_each else 'any CPU'} (minutes)", flush=True)
     start = time.perf_counter()
     try:
         with ic.caches_held():
@@ -93,7 +93,7 @@ def main(args):
             counts = callgrind.count_side_by_side(
                 {name: ("benchmarks.instruction_count:layer_calls", job) for name, job in names.items()},
                 lambda folder: ic.own_cache_env(folder, names[os.path.basename(folder)], 0),
-                ic.BLOCKS, lambda name: calls[names[name]], args.processes)
+                ic.BLOCKS, lambda name: calls[names[name]], args.processes, args.pin_each)
     except callgrind.Unavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
