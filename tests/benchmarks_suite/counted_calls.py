@@ -43,3 +43,10 @@ def on_the_caller(loops):
 def crashing():
     """valgrind's client dies of a signal while counting."""
     return (lambda _: os.kill(os.getpid(), signal.SIGSEGV)), None
+
+
+def cpus_written_to(path):
+    """Writes the CPUs the counting process may run on into ``path``; the call itself is trivial."""
+    with open(path, "w") as f:
+        f.write(" ".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0))))
+    return on_the_caller(10)

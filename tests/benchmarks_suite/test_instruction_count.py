@@ -46,6 +46,20 @@ def test_one_crashing_process_skips_only_its_own_figure():
     assert counts["fine"]["calling_thread"] > 0
 
 
+def test_pin_each_gives_every_counting_process_a_cpu_of_its_own(tmp_path):
+    """By default a counting process may run on any CPU (asv pinned the benchmark process to one);
+    ``pin_each`` puts each on one CPU that no other process running with it shares."""
+    def cpus(pin_each):
+        jobs = {str(n): ("counted_calls:cpus_written_to", (str(tmp_path / f"{pin_each}{n}"),)) for n in range(2)}
+        callgrind.count_side_by_side(jobs, env_with_targets(), blocks=1, calls=1, processes=2, pin_each=pin_each)
+        return [(tmp_path / f"{pin_each}{n}").read_text().split() for n in range(2)]
+
+    every = [str(cpu) for cpu in range(os.cpu_count())]
+    assert cpus(False) == [every, every]
+    one, other = cpus(True)
+    assert len(one) == len(other) == 1 and one != other
+
+
 def test_counts_repeat_side_by_side_and_each_layer_is_counted_as_its_own():
     """The compiled inference_mode variant counted alone, then beside another process, as the suite
     counts (its own copy of the warm cache, at the same path both times): equal. In a fresh clone

@@ -5,12 +5,14 @@ counting of ``benchmarks/instruction_count.py`` ``--runs`` times (each run count
 seed variant, up to ``--processes`` at once; default one per CPU) and prints each run's
 wall time, then per variant each run's instructions per call on the calling thread (the
 seed's figure) and the spread, (max - min) / min, whose target is 0.1%, and the count
-over all threads, and how far apart the memory layouts that each figure averages read
-(``LAYOUT_PADS``, first counted run). ``--recorded MACHINE`` sets the counts that machine's newest results
-hold (the main command's run) beside them, as one more run.
+over all threads, and how far apart the processes that each figure averages read (one or
+more per memory layout, ``LAYOUT_PADS``; first counted run), then each layout's mean run by
+run. ``--recorded MACHINE`` sets the counts that machine's newest results hold (the main
+command's run) beside them, as one more run.
 """
 
 import os
+import statistics
 import sys
 import time
 
@@ -27,7 +29,7 @@ def main(args):
     # The counting processes' PYTHONPATH as in a benchmark process: the same environment, the same counts.
     os.environ["PYTHONPATH"] = benchmark_pythonpath(args.project_root)
     from benchmarks import callgrind
-    from benchmarks.instruction_count import count_under_callgrind, headline_jobs
+    from benchmarks.instruction_count import LAYOUT_PADS, count_under_callgrind, headline_jobs
 
     runs, names = [], []
     if args.recorded:
@@ -56,7 +58,7 @@ def main(args):
               + ", ".join(f"{settings.flags_name(v)} {c.get('calling_thread', float('nan')):,.0f}" for v, c in runs[-1].items()),
               flush=True)
     print(" | ".join(settings.SEED_PARAM_NAMES) + " | "
-          + " | ".join(names) + f" | spread % | all threads ({names[0]}) | layouts apart %")
+          + " | ".join(names) + f" | spread % | all threads ({names[0]}) | processes apart %")
     worst = 0.0
     for variant in settings.VALID_VARIANTS:
         counts = [run.get(variant, {}).get("calling_thread") for run in runs]
@@ -73,4 +75,18 @@ def main(args):
               + f" | {spread:.3f} | {runs[0][variant].get('all_threads', float('nan')):,.0f}"
               + f" | {(max(layouts) - min(layouts)) / min(layouts) * 100:.2f}")
     print(f"worst spread: {worst:.3f}% (target <= 0.1%)")
+    # Whether each layout's offset repeats between runs, or moves with them.
+    print("calling thread per layout (" + ", ".join(f"pad {pad}" for pad in LAYOUT_PADS) + "), run by run:")
+    for variant in settings.VALID_VARIANTS:
+        per_run = ["/".join(f"{statistics.mean(group):,.0f}"
+                            for group in by_layout(run[variant]["layouts"], len(LAYOUT_PADS)))
+                   for run in runs[-args.runs:] if "layouts" in run.get(variant, {})]
+        print(f"  {settings.flags_name(variant)}: " + "; ".join(per_run))
     return 0
+
+
+def by_layout(processes, layouts):
+    """A job's per-process counts (``mean_over_layouts``' ``layouts``, layout by layout) split
+    into one group per layout."""
+    size = len(processes) // layouts
+    return [processes[k * size:(k + 1) * size] for k in range(layouts)]
