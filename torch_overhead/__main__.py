@@ -143,7 +143,8 @@ def parse(argv):
                    help="same: the ratio's interval lies within 1 +- band; slower/faster: wholly beyond it "
                         "(default 0.02)")
     p.add_argument("--budget-seconds", type=float, default=300,
-                   help="stop adding rounds after this many seconds (default 300); rerun to add more")
+                   help="stop adding rounds after this many seconds, or when the instruction counts are done "
+                        "if later (default 300); rerun to add more")
     p.add_argument("--max-rounds", type=int, help="stop after this many rounds")
     p.add_argument("--estimator", choices=sorted(paired.ESTIMATORS), default="median",
                    help="one process's figure from its samples (default: median, as asv)")

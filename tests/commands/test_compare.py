@@ -218,6 +218,24 @@ def test_a_counted_backward_gets_the_gates_margin_for_counts(a, b, verdict):
     assert none is None and why.startswith(SHARED_CPU_BACKWARD) and "valgrind is not installed" in why
 
 
+@pytest.mark.parametrize("done, elapsed, undecided_left, max_rounds, counting, why", [
+    (8, 90, True, None, False, None),                       # within the budget
+    (8, 95, True, None, False, "budget of 100 s spent"),    # the next wave (10 s) would pass it
+    (8, 95, True, None, True, None),                        # past it, but the counts still run
+    (8, 400, True, None, True, None),
+    (8, 95, True, 8, True, "--max-rounds 8 reached"),       # a round limit holds while counting too
+    (8, 50, False, None, True, "every variant decided"),
+    (0, 500, True, None, False, None),                      # a first round always runs
+])
+def test_rounds_stop_at_the_budget_unless_the_counts_still_run(done, elapsed, undecided_left, max_rounds,
+                                                               counting, why):
+    """The comparison waits for its instruction counts whatever the budget: its undecided timed
+    variants get rounds meanwhile."""
+    from torch_overhead.commands.compare import why_stop
+    got = why_stop(done, elapsed, 10, undecided_left, max_rounds, 100, counting)
+    assert (got is None) if why is None else got.startswith(why), got
+
+
 def test_both_sides_at_once_sample_one_timing_unless_told_otherwise():
     """At once, a sample is one timing (it falls within one scheduler slice); --attribute wins;
     back to back keeps the suite's own sampling."""

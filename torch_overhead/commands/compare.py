@@ -564,7 +564,7 @@ def compare(args):
         if counting:
             counting.start()
         status = loop(args, sides, lanes, conf, repo, [item for item in selected if item[0] not in untimed], state,
-                      path, extra_params, start)
+                      path, extra_params, start, counting)
         if counting and status is None:
             status = record_counts(counting, sides, conf, repo, state, path)
     finally:
@@ -608,26 +608,33 @@ def record_counts(counting, sides, conf, repo, state, path):
     return None
 
 
-def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, start):
-    """Rounds until every variant is decided, the budget is spent or --max-rounds is reached.
-    Returns None, or 130 when interrupted (every finished round kept)."""
+def why_stop(done, elapsed, wave_seconds, any_undecided, max_rounds, budget_seconds, still_counting):
+    """Why no further round runs, or None. Past the budget, rounds go on while the instruction
+    counts still run: the comparison waits for them anyway, and its undecided timed variants get
+    those rounds for nothing."""
+    if not any_undecided:
+        return "every variant decided"
+    if max_rounds and done >= max_rounds:
+        return f"--max-rounds {max_rounds} reached"
+    if done and elapsed + wave_seconds > budget_seconds and not still_counting:
+        return f"budget of {budget_seconds:.0f} s spent ({elapsed:.0f} s)"
+    return None
+
+
+def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, start, counting=None):
+    """Rounds until every variant is decided, --max-rounds is reached, or the budget is spent and
+    ``counting`` (``paired_counts.Counting``) done. Returns None, or 130 when interrupted (every
+    finished round kept)."""
     rng = random.Random()
     names = [name for name, _, _ in selected]
     spent_before = sum(r["seconds"] for r in state["rounds"])
     # The next wave's estimate: the last wave's time (its rounds share their start and split its time).
     wave_seconds = sum(r["seconds"] for r in state["rounds"] if r["started"] == state["rounds"][-1]["started"])
 
-    def stop():
-        """Why no further round runs, or None."""
-        done = len(state["rounds"])
-        elapsed = spent_before + time.perf_counter() - start
-        if not undecided(names, state["rounds"], args.band, args.estimator):
-            return "every variant decided"
-        if args.max_rounds and done >= args.max_rounds:
-            return f"--max-rounds {args.max_rounds} reached"
-        if done and elapsed + wave_seconds > args.budget_seconds:
-            return f"budget of {args.budget_seconds:.0f} s spent ({elapsed:.0f} s)"
-        return None
+    def stop(while_counting=True):
+        return why_stop(len(state["rounds"]), spent_before + time.perf_counter() - start, wave_seconds,
+                        bool(undecided(names, state["rounds"], args.band, args.estimator)), args.max_rounds,
+                        args.budget_seconds, while_counting and counting is not None and counting.busy())
 
     if stop():  # a finished comparison run again: report it, start nothing
         print(stop())
@@ -635,11 +642,16 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
     used = {cpu for lane in lanes for cpu in lane.cpus or []}
     spare = sorted(set(os.sched_getaffinity(0)) - used) if used else []
     servers = upcoming = None
+    told = False
     try:
         for side in sides:
             side.results = open_results(side, conf, repo)
         upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare)
         while not stop():
+            if not told and stop(while_counting=False):
+                print(f"budget of {args.budget_seconds:.0f} s spent; more rounds while the instruction counts run",
+                      flush=True)
+                told = True
             todo_names = undecided(names, state["rounds"], args.band, args.estimator)
             todo = [item for item in selected if item[0] in todo_names]
             done = len(state["rounds"])

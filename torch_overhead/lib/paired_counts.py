@@ -112,6 +112,10 @@ class Counting:
                 reader.start()
                 self.readers.append(reader)
 
+    def busy(self):
+        """Whether a side's counting process still runs."""
+        return any(proc.poll() is None for proc in self.procs.values())
+
     def _drain(self, key, proc):
         self.outputs[key] = proc.communicate()[0].decode(errors="replace")
 
