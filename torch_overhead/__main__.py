@@ -241,6 +241,7 @@ def parse(argv):
                    help="injected per-call cost, percent of each variant's median; a comma list (2,3,5) also gives "
                         "the smallest change detected")
     p.add_argument("--budget-seconds", type=float, default=300, help="compare's budget, per comparison")
+    p.add_argument("--max-rounds", type=int, help="compare's --max-rounds, per comparison")
     p.add_argument("--band", type=float, default=0.02, help="compare's --band")
     p.add_argument("--neighbours", type=int, default=0, help="unpinned busy processes run meanwhile: a noisy state")
     p.add_argument("--bench", action="append", metavar="REGEX", help="as compare's (default: the headline's variants)")

@@ -22,7 +22,7 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     keep = tmp_path / "keep"
     done = subprocess.run(
         [sys.executable, "-m", "torch_overhead", "compare-check", "--project-root", str(project), "--device", "cpu",
-         "--repeats", "1", "--percent", "50,25", "--budget-seconds", "1", "--bench", DYNAMO, "--bench", DYNAMO_BACKWARD,
+         "--repeats", "1", "--percent", "50,25", "--max-rounds", "1", "--bench", DYNAMO, "--bench", DYNAMO_BACKWARD,
          "--cpu-affinity", "1",
          "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--keep", str(keep)],
         capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=2400)
@@ -45,7 +45,7 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     assert f"TORCH_OVERHEAD_INJECT_FRACTION=0.5 TORCH_OVERHEAD_INJECT_ITERATIONS={iterations};" in injected
     counted = next(line for line in injected.splitlines() if "(True, False, True, False)" in line)
     assert "| counted |" in counted and counted.endswith("| slower |"), counted
-    assert (keep / "aa0-report.md").exists()
+    assert "- rounds: 1 (" in (keep / "aa0-report.md").read_text()  # --max-rounds reaches compare
     assert not os.path.exists(os.path.join(project, "results", "compare-check-compare"))  # throwaway copies
 
 

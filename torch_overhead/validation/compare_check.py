@@ -66,6 +66,7 @@ def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
            "--python", args.python, "--machine", MACHINE, "--pairing", "simultaneous",
            "--cpu-affinity", args.cpu_affinity, "--jobs", str(args.jobs), "--budget-seconds", str(args.budget_seconds),
            "--band", str(args.band), "--report", report, *[a for b in bench for a in ("--bench", b)],
+           *(["--max-rounds", str(args.max_rounds)] if args.max_rounds else []),
            *[a for item in args.attribute or [] for a in ("--attribute", item)]]
     env = dict(os.environ, HOME=project)
     if inject is not None:
