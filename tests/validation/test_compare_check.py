@@ -27,13 +27,15 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
          "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--keep", str(keep)],
         capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=2400)
     out = done.stdout
-    assert done.returncode in (0, 1), out[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 1, out[-3000:] + done.stderr[-3000:]  # one A/A: two figures cannot be met
     assert "A/A 1: " in out and "injected 25%: " in out and "injected 50%: " in out and "steal" in out
     for figure in ("false alarms", "sensitivity (50% injected: slower)", "cost", "stability",
                    "smallest change slower in 9 of 10"):
         assert figure in out
     assert re.search(r"^variant +A/A 1 +\+25% +\+50%$", out, re.M), out
-    assert "of 2" in out.split("false alarms")[1].splitlines()[0]  # two measured variant-comparisons
+    false_alarms = out.split("false alarms")[1].splitlines()[0]
+    assert "of 2" in false_alarms and false_alarms.endswith("too few A/A (1 of 5)"), false_alarms  # two variants
+    assert out.split("stability")[1].splitlines()[0].endswith("too few A/A (1 of 3)"), out
     spins = re.findall(r"counted variants: ([0-9,]+) loop iterations", out)  # 25%, then 50%
     quarter, iterations = (int(n.replace(",", "")) for n in spins)
     assert 0 < quarter and abs(iterations - 2 * quarter) <= 1, out
