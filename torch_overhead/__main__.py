@@ -245,7 +245,8 @@ def parse(argv):
     p.add_argument("--band", type=float, default=0.02, help="compare's --band")
     p.add_argument("--neighbours", type=int, default=0, help="unpinned busy processes run meanwhile: a noisy state")
     p.add_argument("--bench", action="append", metavar="REGEX", help="as compare's (default: the headline's variants)")
-    p.add_argument("--keep", metavar="DIR", help="copy each comparison's report and output into DIR")
+    p.add_argument("--keep", metavar="DIR", help="copy each comparison's report and output into DIR; run "
+                   "again with the same DIR, the comparisons it holds finished are read, not run again")
 
     p = command("trials", trials.main,
                 "bad input and faults replayed on scratch copies: exit status, message, files changed",

@@ -1,6 +1,7 @@
 """compare-check end to end on the CPU, kept short: one A/A comparison and the injected one, one
-cheap variant, one round each. What it must get right is what it runs and how it counts; the
-H200's figures are in docs/paired-comparison.md."""
+cheap variant, one round each, then the same command again, reading them from its --keep folder.
+What it must get right is what it runs and how it counts; the H200's figures are in
+docs/paired-comparison.md."""
 
 import os
 import re
@@ -20,12 +21,13 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     loop iterations, and all of them land in its count."""
     project = make_project(tmp_path / "project")
     keep = tmp_path / "keep"
-    done = subprocess.run(
-        [sys.executable, "-m", "torch_overhead", "compare-check", "--project-root", str(project), "--device", "cpu",
-         "--repeats", "1", "--percent", "50,25", "--max-rounds", "1", "--bench", DYNAMO, "--bench", DYNAMO_BACKWARD,
-         "--cpu-affinity", "1",
-         "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--keep", str(keep)],
-        capture_output=True, text=True, env=dict(os.environ, HOME=str(project)), timeout=2400)
+    command = [sys.executable, "-m", "torch_overhead", "compare-check", "--project-root", str(project),
+               "--device", "cpu", "--repeats", "1", "--percent", "50,25", "--max-rounds", "1", "--bench", DYNAMO,
+               "--bench", DYNAMO_BACKWARD, "--cpu-affinity", "1",
+               "--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--keep", str(keep)]
+    check = lambda extra=(): subprocess.run(command + list(extra), capture_output=True, text=True,  # noqa: E731
+                                            env=dict(os.environ, HOME=str(project)), timeout=2400)
+    done = check()
     out = done.stdout
     assert done.returncode == 1, out[-3000:] + done.stderr[-3000:]  # one A/A: two figures cannot be met
     assert "A/A 1: " in out and "injected 25%: " in out and "injected 50%: " in out and "steal" in out
@@ -49,6 +51,15 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     assert "| counted |" in counted and counted.endswith("| slower |"), counted
     assert "- rounds: 1 (" in (keep / "aa0-report.md").read_text()  # --max-rounds reaches compare
     assert not os.path.exists(os.path.join(project, "results", "compare-check-compare"))  # throwaway copies
+
+    # Run again with the same folder: every finished comparison is read from it, none run again.
+    again = check()
+    assert again.returncode == 1 and again.stdout.count(", kept") == 3, again.stdout[-3000:] + again.stderr[-3000:]
+    table = lambda text: [line for line in text.splitlines() if line.startswith("layers.")]  # noqa: E731
+    assert table(again.stdout) == table(out) and len(table(out)) == 2, again.stdout
+    other = check(["--band", "0.03"])  # other settings: nothing of the folder's is mixed in
+    assert other.returncode != 0 and other.stderr.startswith("error: ") and "other settings" in other.stderr
+    assert len(other.stderr.splitlines()) == 1, other.stderr
 
 
 @pytest.mark.parametrize("percent", ["2,x", "0", "5,100"])

@@ -18,6 +18,8 @@ In throwaway copies of the project (nothing is recorded in this one), with compa
 3. with ``--neighbours N``, N unpinned busy processes run throughout: a noisy tenant on demand.
 
 Beside each comparison: its wall time, and the machine's steal time and load average over it.
+With ``--keep DIR``, the same command run again reads the comparisons DIR holds finished and runs
+only the rest: on a machine lent in calls of a few minutes, five A/A comparisons take several calls.
 Exit status 0 when every target is met, else 1. The false alarms are judged over at least 5 A/A
 comparisons and the stability over 3, as their targets ask: over fewer, each says so instead of
 "met".
@@ -63,8 +65,9 @@ def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
     machine meanwhile, the instruction counts {variant: (side A's, side B's)})``. ``inject``: the fraction
     side B spins (side A: the same wrapper, spinning 0), or None (A/A); ``iterations``, side B's
     spin in a counting process. ``args.keep``: a folder to copy its report, output and state
-    (its samples) into, or None."""
-    project = main_command.copy_project(args.project_root, os.path.join(workdir, tag))
+    (its samples) into, or None; a comparison it holds from an earlier run of the same command is
+    read from there, not run again."""
+    project = os.path.join(workdir, tag)
     report, log = os.path.join(project, "report.md"), os.path.join(project, "compare.log")
     cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", project, "--device", args.device,
            "--python", args.python, "--machine", MACHINE, "--pairing", "simultaneous",
@@ -78,6 +81,11 @@ def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
             cmd += [f"--env-{side}", f"{settings.INJECT_FRACTION_ENV_VAR}={fraction:g}",
                     f"--env-{side}", f"{INJECT_ITERATIONS_ENV_VAR}={spins}"]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, os.environ.get("PYTHONPATH")) if p)
+    command = [a.replace(project, "PROJECT") for a in cmd]  # the same in every run of compare-check
+    kept = _kept(args.keep, tag, command)
+    if kept:
+        return kept
+    main_command.copy_project(args.project_root, project)
     steal0, total0 = _steal_and_total()
     began = time.perf_counter()
     with open(log, "w") as out:
@@ -99,7 +107,27 @@ def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
             for name, got in json.load(f).get("counts", {}).items():
                 if got.get("A", {}).get("value") and got.get("B", {}).get("value"):
                     counts[name] = got["A"]["value"], got["B"]["value"]
+    if args.keep:  # written last, whole or not at all: its presence says the comparison finished
+        done = os.path.join(args.keep, f"{tag}-done.json")
+        with open(done + ".part", "w") as f:
+            json.dump({"command": command, "seconds": seconds, "state": state, "counts": counts}, f, indent=1)
+        os.replace(done + ".part", done)
     return read_report(report), seconds, state, counts
+
+
+def _kept(keep, tag, command):
+    """``_run``'s answer for a comparison that ``keep`` holds finished from an earlier run of this
+    command (so a run cut off by a machine's time limit resumes at the comparison it was in), or None."""
+    path = os.path.join(keep, f"{tag}-done.json") if keep else None
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        kept = json.load(f)
+    if kept["command"] != command:
+        raise SystemExit(f"error: {keep} holds comparisons run with other settings ({tag}); "
+                         "give another --keep folder, or the same settings")
+    return (read_report(os.path.join(keep, f"{tag}-report.md")), kept["seconds"], kept["state"] + ", kept",
+            {name: tuple(pair) for name, pair in kept["counts"].items()})
 
 
 def _loop_instructions(args):
