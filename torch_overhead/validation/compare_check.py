@@ -234,7 +234,7 @@ def _check(args, workdir, bench):
     detected = {level: sum(v == "slower" for _, _, v in rows.values()) for level, (rows, _) in injected.items()}
     flagged = {level: n >= DETECTED_AT_LEAST * len(measured) for level, n in detected.items()}
     top = max(injected)
-    worst = max((abs(rows[name][1] - 1) for rows, _ in aa[:3] for name in measured
+    worst = max((abs(rows[name][1] - 1) for rows, _ in aa[:STABILITY_REPEATS] for name in measured
                  if rows.get(name, (0, None))[1] is not None), default=None)
     decided = [sum(v in ("same", "slower", "faster") for _, _, v in rows.values()) for rows, _ in aa]
     counted = [len(names) for names in timed]
@@ -245,7 +245,7 @@ def _check(args, workdir, bench):
         (f"cost (A/A: decided, wall time; target {DECIDED_WITHIN_SECONDS} s)",
          "; ".join(f"{d} of {n} in {s:.0f} s" for d, n, (_, s) in zip(decided, counted, aa)),
          all(d == n and s <= DECIDED_WITHIN_SECONDS for d, n, (_, s) in zip(decided, counted, aa))),
-        (f"stability (first {min(3, len(aa))} A/A ratios, worst |B/A - 1|)",
+        (f"stability (first {min(STABILITY_REPEATS, len(aa))} A/A ratios, worst |B/A - 1|)",
          "n/a" if worst is None else f"{worst:.3f}",
          _judged(worst is not None and worst <= STABLE_WITHIN, len(aa), STABILITY_REPEATS)),
     ]
