@@ -10,9 +10,11 @@ faster beyond its margin (1.5%: two builds' counts carry their memory layouts' o
 docs/instruction-counts.md), else same.
 
 Both sides' ``setup_cache`` processes start before the first round and count while the rounds
-run, one after the other (they queue on the machine's counting lock, ``caches_held``). They are
-started here rather than through asv's ``Spawner.create_setup_cache``, which blocks until the
-count is done and reads ``os.environ``, which compare's rounds swap meanwhile.
+run, at the same time: each side's counting keeps its warm caches and its lock (``caches_held``)
+under a temporary folder of its own (``side_tmpdir``), where one shared folder made the sides
+count one after the other. They are started here rather than through asv's
+``Spawner.create_setup_cache``, which blocks until the count is done and reads ``os.environ``,
+which compare's rounds swap meanwhile.
 """
 
 import itertools
@@ -32,6 +34,15 @@ from .expected import DEFAULT_MARGINS
 from .suite import settings
 
 MARGIN = DEFAULT_MARGINS["instruction_count"]
+
+
+def side_tmpdir(label):
+    """A side's ``TMPDIR`` while it counts, made if missing. Named by the side alone, so that both
+    sides' paths have one length (a path's characters move a count: ``LAYOUT_PADS`` in
+    ``benchmarks/instruction_count.py``) and a later comparison finds the side's warm caches."""
+    folder = os.path.join(tempfile.gettempdir(), f"torch-overhead-side-{label}")
+    os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def seed_flags(benchmark, idx):
@@ -92,7 +103,8 @@ class Counting:
                     entry[2].append((name, idx))
         # The runner's environment for a benchmark process, made here, while nothing swaps os.environ;
         # asv's Spawner adds the asv environment's own variables (a side's settings) to it.
-        self.base_env = {side.label: benchmark_env(device, side.build.git_version, project_root, patterns)
+        self.base_env = {side.label: dict(benchmark_env(device, side.build.git_version, project_root, patterns),
+                                          TMPDIR=side_tmpdir(side.label))
                          for side in sides}
         self.procs, self.outputs, self.readers, self.cache_dirs = {}, {}, [], {}
 
