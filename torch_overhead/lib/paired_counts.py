@@ -38,8 +38,8 @@ MARGIN = DEFAULT_MARGINS["instruction_count"]
 
 def side_tmpdir(label):
     """A side's ``TMPDIR`` while it counts, made if missing. Named by the side alone, so that both
-    sides' paths have one length (a path's characters move a count: ``LAYOUT_PADS`` in
-    ``benchmarks/instruction_count.py``) and a later comparison finds the side's warm caches."""
+    sides' paths have one length (a path's length moves a count: docs/instruction-counts.md,
+    "What moves a count") and a later comparison finds the side's warm caches."""
     folder = os.path.join(tempfile.gettempdir(), f"torch-overhead-side-{label}")
     os.makedirs(folder, exist_ok=True)
     return folder
