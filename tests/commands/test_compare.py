@@ -16,7 +16,7 @@ import time
 import pytest
 from asv.results import Results
 
-from conftest import ctrl_c, make_project, terminal_job
+from conftest import ROOT, ctrl_c, make_project, terminal_job
 
 INJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                       "torch_overhead", "validation", "inject", "sitecustomize.py")
@@ -333,15 +333,14 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args, message):
 
 def test_each_side_counts_under_a_folder_of_its_own(tmp_path, monkeypatch):
     """The two sides count at once: each side's warm caches and their lock (``caches_held``) lie
-    under its own TMPDIR, and both folders' paths have one length (a path's characters move a count)."""
+    under its own TMPDIR, and both folders' paths have one length (a path's length moves a count)."""
     import tempfile
 
     from torch_overhead.lib.paired_counts import side_tmpdir
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     folders = [side_tmpdir(label) for label in "AB"]
     assert folders[0] != folders[1] and len(folders[0]) == len(folders[1])
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = "from benchmarks.instruction_count import WARM_CACHE; print(WARM_CACHE)"
-    caches = [subprocess.run([sys.executable, "-c", code], cwd=root, env=dict(os.environ, TMPDIR=folder),
+    caches = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, TMPDIR=folder),
                              capture_output=True, text=True, check=True).stdout.strip() for folder in folders]
     assert [os.path.dirname(cache) for cache in caches] == folders, caches
