@@ -18,8 +18,7 @@ from asv.results import Results
 
 from conftest import ROOT, ctrl_c, make_project, terminal_job
 
-INJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                      "torch_overhead", "validation", "inject", "sitecustomize.py")
+INJECT = os.path.join(ROOT, "torch_overhead", "validation", "inject", "sitecustomize.py")
 DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
 EAGER = r"^layers\.Eager\.time_add1\(False, False, False, False\)"
 AOT = r"^layers\.AotAutograd\.time_add1\(False, False, False, False\)"
