@@ -15,7 +15,7 @@ from asv.results import Results
 
 from conftest import committed, make_project, snapshot
 from torch_overhead.commands.backfill import BuildSpecError, shard, still_to_run
-from torch_overhead.lib import builds
+from torch_overhead.lib import builds, result_files
 
 TORCH_2_13 = "cf30153c4c131c8164ee7798e5022d810682e2cb"  # committed: torch 2.13.0+cpu on cpu-2core
 TORCH_2_14 = "5c4886908584029761b579af026dcfb627c84070"  # committed: torch 2.14.1+cu130 on cpu-2core
@@ -214,3 +214,63 @@ def test_a_build_recorded_twice_is_refused(tmp_path):
     assert snapshot(project) == {}
     shutil.rmtree(second)
     assert merge(project, first).returncode == 0
+
+
+def split_by_variant(project, shards):
+    """The project's one result file rewritten into each shard, shard k keeping the variants
+    i with i % len(shards) == k and NaN elsewhere, as a run selecting those variants writes it."""
+    (path,) = glob.glob(os.path.join(project, "results", "cpu-2core", "cf30153c-*.json"))
+    relative = os.path.relpath(path, project)
+    with open(path) as f:
+        whole = json.load(f)
+    columns = whole["result_columns"]
+    for k, shard in enumerate(shards):
+        part = json.loads(json.dumps(whole))
+        for row in part["results"].values():
+            for i in range(len(row[0] or [])):
+                if i % len(shards) != k:
+                    row[0][i] = float("nan")
+                    for column in result_files.PER_VARIANT[1:]:
+                        j = columns.index(column)
+                        if j < len(row) and row[j] is not None:
+                            row[j][i] = None
+        with open(os.path.join(shard, relative), "w") as f:
+            json.dump(part, f)
+    return relative
+
+
+def recorded_values(project, relative):
+    results = Results.load(os.path.join(project, relative), "cpu-2core")
+    return {name: [None if v != v else v for v in results.get_result_value(name, results.get_result_params(name))]
+            for name in results.get_all_result_keys()}
+
+
+def test_one_build_recorded_in_runs_of_other_variants_merges_variant_by_variant(tmp_path):
+    """One build recorded by runs that each selected other variants (--bench), each in its own
+    folder (as calls of a machine lent for minutes), merges into one file holding every variant
+    once; merging again changes nothing; a variant two shards measured differently is refused
+    with nothing written."""
+    whole = recorded_project(tmp_path / "whole", commits=[TORCH_2_13])
+    shards = [recorded_project(tmp_path / f"shard{k}", commits=[TORCH_2_13]) for k in (1, 2)]
+    relative = split_by_variant(whole, shards)
+    assert recorded_values(shards[0], relative) != recorded_values(whole, relative)
+    project = make_project(tmp_path / "project")
+    result = merge(project, *shards)
+    assert result.returncode == 0, result.stderr
+    added = re.fullmatch(rf"{re.escape(shards[1])}: 0 new builds, 0 new result files, (\d+) variants added to "
+                         r"recorded files", result.stdout.splitlines()[1])
+    assert added and int(added.group(1)) > 10, result.stdout
+    assert recorded_values(project, relative) == recorded_values(whole, relative)
+    merged = snapshot(project)
+    assert merge(project, *shards).returncode == 0 and snapshot(project) == merged
+
+    with open(os.path.join(shards[1], relative)) as f:
+        data = json.load(f)
+    name, row = next((n, r) for n, r in data["results"].items() if r[0] and r[0][1] == r[0][1] and r[0][1])
+    row[0][1] *= 1.5
+    with open(os.path.join(shards[1], relative), "w") as f:
+        json.dump(data, f)
+    fresh = make_project(tmp_path / "fresh")
+    result = merge(fresh, *shards, whole)
+    assert result.returncode == 2 and snapshot(fresh) == {}
+    assert len(result.stderr.splitlines()) == 1 and f"both measured {name}(" in result.stderr, result.stderr

@@ -20,6 +20,8 @@ import shutil
 import tempfile
 import zipfile
 
+from . import result_files
+
 INDEX_VERSION = 1
 _HASH = re.compile(r"^[0-9a-f]{40}$")
 _NIGHTLY = re.compile(r"\.dev(\d{8})")
@@ -134,13 +136,14 @@ def merge(project_root, shards):
     Conflict-free by construction, and checked before anything is written: builds are keyed
     by commit (a commit indexed under two versions is refused, as ``register`` does; the same
     build under two dates keeps the earlier), result files by machine, commit and
-    environment (the same file with other contents in two places is refused: that build was
-    recorded twice, and one record would be lost). ``results/benchmarks.json`` must agree on
-    every benchmark's version, or asv publish would drop one side's results.
+    environment. One file in two places is merged variant by variant when each run measured
+    other variants (``--bench``; ``result_files.merge``) and refused where both measured one:
+    that build was recorded twice, and one record would be lost. ``results/benchmarks.json``
+    must agree on every benchmark's version, or asv publish would drop one side's results.
     """
     index_path = os.path.join(project_root, "builds.json")
     merged = {b["commit"]: dict(b) for b in load(index_path)}
-    copies, notes = {}, []
+    copies, notes = {}, []  # target path -> the source to copy, or merged contents
     for shard in shards:
         shard_index = os.path.join(shard, "builds.json")
         if not os.path.isfile(shard_index):
@@ -159,7 +162,7 @@ def merge(project_root, shards):
                 )
             elif timestamp_ms(build["date"]) < timestamp_ms(ours["date"]):
                 ours["date"] = build["date"]
-        new_files = 0
+        new_files = merged_variants = 0
         for source in sorted(glob.glob(os.path.join(shard, "results", "**", "*.json"), recursive=True)):
             relative = os.path.relpath(source, shard)
             target = os.path.join(project_root, relative)
@@ -172,15 +175,26 @@ def merge(project_root, shards):
             if present is None:
                 copies[target] = source
                 new_files += 1
-            elif os.path.basename(source) != "machine.json" and not _same_bytes(present, source):
-                where = os.path.dirname(os.path.dirname(os.path.dirname(present)))  # above results/MACHINE/
-                raise BuildIndexError(
-                    f"{relative} differs between {shard} and {where}: the same build was recorded twice on that "
-                    "machine; keep one of the two files"
-                )
-        notes.append(f"{shard}: {new_builds} new builds, {new_files} new result files")
+            elif os.path.basename(source) != "machine.json" and (isinstance(present, dict)
+                                                                 or not _same_bytes(present, source)):
+                try:
+                    contents, added = result_files.merge(_json(present), _json(source))
+                except result_files.ResultConflict as err:
+                    where = ("the merge so far" if isinstance(present, dict)
+                             else os.path.dirname(os.path.dirname(os.path.dirname(present))))  # above results/MACHINE/
+                    raise BuildIndexError(
+                        f"{relative} differs between {shard} and {where} ({err}): the same build was recorded twice "
+                        "on that machine; keep one of the two files"
+                    ) from None
+                if added:
+                    copies[target] = contents
+                    merged_variants += added
+        notes.append(f"{shard}: {new_builds} new builds, {new_files} new result files"
+                     + (f", {merged_variants} variants added to recorded files" if merged_variants else ""))
     for target, source in copies.items():
-        if not (os.path.exists(target) and _same_bytes(target, source)):
+        if isinstance(source, dict):
+            result_files.write(target, source)
+        elif not (os.path.exists(target) and _same_bytes(target, source)):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(source, target + ".tmp")
             os.replace(target + ".tmp", target)
@@ -191,6 +205,17 @@ def merge(project_root, shards):
 def _same_bytes(a, b):
     with open(a, "rb") as fa, open(b, "rb") as fb:
         return fa.read() == fb.read()
+
+
+def _json(path_or_data):
+    if isinstance(path_or_data, dict):
+        return path_or_data
+    try:
+        with open(path_or_data, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as err:
+        raise BuildIndexError(f"{path_or_data} is not valid JSON ({err}): restore it from version control "
+                              "or record that build again") from None
 
 
 def _check_same_suite(ours, theirs):
