@@ -49,6 +49,7 @@ def merge(ours, theirs):
             raise ResultConflict(f"{name} was recorded by two versions of the benchmark")
         row = {column: list(a[column]) if isinstance(a[column], list) else a[column] for column in columns}
         variants = list(itertools.product(*a["params"]))
+        gained = 0
         for i, (mine, new) in enumerate(zip(a["result"] or [None] * len(variants), b["result"] or [])):
             if not measured(new):
                 continue
@@ -60,7 +61,10 @@ def merge(ours, theirs):
                 if b[column] is not None:
                     row[column] = row[column] or [None] * len(variants)
                     row[column][i] = b[column][i]
-            added += 1
+            gained += 1
+        if not gained:  # nothing of theirs to add: this benchmark's row stays as it is
+            continue
+        added += gained
         row["started_at"] = max((t for t in (a["started_at"], b["started_at"]) if t is not None), default=None)
         row["duration"] = (a["duration"] or 0) + (b["duration"] or 0)
         merged_row = [row[column] for column in columns]
