@@ -10,10 +10,9 @@ to merge such files; this does what its run would have done, field by field of t
 """
 
 import itertools
-import math
 import os
 
-from asv.util import write_json
+from asv.util import is_na, write_json
 
 from . import recorded
 
@@ -42,7 +41,7 @@ def merge(ours, theirs):
     for name, their_row in theirs["results"].items():
         if name not in merged["results"]:
             merged["results"][name] = their_row
-            added += sum(map(measured, their_row[0] or []))
+            added += sum(not is_na(value) for value in their_row[0] or [])
             continue
         a, b = (dict(itertools.zip_longest(columns, row)) for row in (merged["results"][name], their_row))
         if (a["version"], a["params"]) != (b["version"], b["params"]):
@@ -51,9 +50,9 @@ def merge(ours, theirs):
         variants = list(itertools.product(*a["params"]))
         gained = 0
         for i, (mine, new) in enumerate(zip(a["result"] or [None] * len(variants), b["result"] or [])):
-            if not measured(new):
+            if is_na(new):
                 continue
-            if measured(mine):
+            if not is_na(mine):
                 if mine != new:
                     raise ResultConflict(f"both measured {recorded.variant_name(name, variants[i])}: {mine} and {new}")
                 continue
@@ -72,10 +71,6 @@ def merge(ours, theirs):
             merged_row.pop()
         merged["results"][name] = merged_row
     return merged, added
-
-
-def measured(value):
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def write(path, data):
