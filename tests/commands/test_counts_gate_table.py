@@ -33,10 +33,10 @@ def test_gate_checks_counts_at_their_margin_and_flags_two_percent(tmp_path):
     expected = str(tmp_path / "expected.csv")
     assert tool(project, "gate", "--machine", "nvidia-h200", "--init", expected).returncode == 0
     rows = count_rows(expected)
-    # the headline's 10 variants and the layers' 37 (eager 5, Dynamo, AOTAutograd and CUDA graphs 10
-    # each, the floor 2; the C++ wrapper was not counted there)
+    # the headline's 10 variants and the layers' 47 (eager 5, Dynamo, AOTAutograd, CUDA graphs and the
+    # C++ wrapper 10 each, the floor 2)
     assert sum(r["benchmark"].startswith(COUNTS + "(") for r in rows) == 10 and BASE in {r["benchmark"] for r in rows}
-    assert len(rows) == 10 + 37
+    assert len(rows) == 10 + 47
     assert {r["noise_margin"] for r in rows} == {"0.015"}
     write(expected, rows)
     result = tool(project, "gate", "--machine", "nvidia-h200", "--expected", expected)
