@@ -86,7 +86,11 @@ def parse(argv):
                    help="select benchmarks, as run --bench (e.g. '^(?!compile_time\\.)': all but compile times)")
     p.add_argument("--shard", metavar="K/N", help="record only builds i (from 0, as listed) with i %% N == K-1")
     p.add_argument("--merge", nargs="+", metavar="DIR",
-                   help="merge these shard projects' results/ and builds.json into this project instead")
+                   help="merge these shard projects' results/ and builds.json into this project instead "
+                        "(with --bench: only the variants it selects)")
+    p.add_argument("--replace", action="store_true",
+                   help="with --merge and --bench: the selected variants replace those recorded (shards run by "
+                        "run --replace --bench on a copy of this project)")
 
     p = command("bisect", bisect.main, "find the first commit of a PyTorch checkout that made a benchmark slower",
                 [python, device, machine, timing])

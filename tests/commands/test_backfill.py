@@ -156,9 +156,9 @@ def test_a_build_found_recorded_after_its_install_is_skipped(tmp_path):
     assert snapshot(project) == before
 
 
-def merge(project, *shards):
+def merge(project, *shards, options=()):
     return subprocess.run([sys.executable, "-m", "torch_overhead", "backfill", "--project-root", project,
-                           "--merge", *shards], capture_output=True, text=True, timeout=120)
+                           *options, "--merge", *shards], capture_output=True, text=True, timeout=120)
 
 
 def test_two_shards_merge_into_one_history(tmp_path):
@@ -274,3 +274,69 @@ def test_one_build_recorded_in_runs_of_other_variants_merges_variant_by_variant(
     result = merge(fresh, *shards, whole)
     assert result.returncode == 2 and snapshot(fresh) == {}
     assert len(result.stderr.splitlines()) == 1 and f"both measured {name}(" in result.stderr, result.stderr
+
+
+LAYER_COUNTS = "instruction_count.LayerInstructionCount.track_instructions"
+
+
+def scale_layer(project, relative, layer, factor):
+    """Every recorded count of ``layer`` in the project's result file times ``factor``: a fresh
+    counting of that layer alone."""
+    path = os.path.join(project, relative)
+    with open(path) as f:
+        data = json.load(f)
+    for name, row in data["results"].items():
+        if name.startswith(LAYER_COUNTS):
+            layers = row[1][0]
+            per_layer = len(row[0]) // len(layers)  # the layer is the first, slowest-varying parameter
+            start = layers.index(repr(layer)) * per_layer
+            row[0][start:start + per_layer] = [v * factor if v is not None else v
+                                               for v in row[0][start:start + per_layer]]
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+def test_a_run_on_a_copy_of_the_project_merges_what_its_bench_selected(tmp_path):
+    """A shard made by ``run --replace --bench`` on a copy of the project (a lent machine's fresh
+    copy) holds its layer newly counted and the rest as it found them. ``--merge --bench --replace``
+    takes only that layer, over the recorded one, and keeps what was recorded since for the rest;
+    without --replace or without --bench it is the one-line refusal, with nothing written."""
+    project = recorded_project(tmp_path / "project", commits=[TORCH_2_13])
+    shard_dir = recorded_project(tmp_path / "shard", commits=[TORCH_2_13])
+    (path,) = glob.glob(os.path.join(project, "results", "cpu-2core", "cf30153c-*.json"))
+    relative = os.path.relpath(path, project)
+    before_run = recorded_values(project, relative)
+    scale_layer(shard_dir, relative, "eager", 1.01)   # the shard's run counted eager again
+    scale_layer(project, relative, "dynamo", 0.99)    # the project took a newer Dynamo count meanwhile
+    recorded = snapshot(project)
+    select = ["--bench", r"^instruction_count\.LayerInstructionCount\.[a-z_]+\('eager'"]
+
+    for options in ((), select):
+        result = merge(project, shard_dir, options=options)
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "--bench REGEX --replace" in result.stderr and snapshot(project) == recorded
+    result = merge(project, shard_dir, options=["--replace"])
+    assert result.returncode == 2 and result.stderr.startswith("error: --replace goes with --merge and --bench")
+    assert snapshot(project) == recorded
+
+    result = merge(project, shard_dir, options=[*select, "--replace"])
+    assert result.returncode == 0, result.stderr
+    after, shard = recorded_values(project, relative), recorded_values(shard_dir, relative)
+    layers = ["eager", "dynamo", "aot_eager", "inductor_cudagraphs", "inductor_cpp_wrapper", "triton_launch",
+              "cuda_graph_replay"]
+    replaced = 0
+    for name, values in after.items():
+        for i, value in enumerate(values):
+            layer = layers[i // (len(values) // len(layers))] if name.startswith(LAYER_COUNTS) else None
+            if layer == "eager":
+                assert value == shard[name][i]
+                replaced += value is not None
+            elif layer == "dynamo" and value is not None:
+                assert value == before_run[name][i] * 0.99  # recorded since the shard's copy: kept
+            else:
+                assert value == before_run[name][i], (name, i)
+    assert replaced >= 10
+    assert result.stdout.splitlines() == [f"{shard_dir}: 0 new builds, 0 new result files, "
+                                          f"{replaced} recorded variants replaced"]
+    merged = snapshot(project)
+    assert merge(project, shard_dir, options=[*select, "--replace"]).returncode == 0 and snapshot(project) == merged

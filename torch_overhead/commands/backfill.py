@@ -24,7 +24,9 @@ does only what is missing, and replaces nothing recorded.
 Sharding: ``--shard K/N`` records only builds i (counting from 0, in the order given) with
 ``i % N == K - 1``, so that N machines (a CI matrix, a Slurm array) share one list;
 ``backfill --merge DIR...`` then merges their projects' results/ and builds.json into
-this one (``lib/builds.merge``; docs/backfill.md has the examples).
+this one (``lib/builds.merge``; docs/backfill.md has the examples). With ``--bench`` it takes
+only the variants those patterns select from each shard, and with ``--replace`` they replace
+what is recorded: for a run made with ``run --replace --bench`` on a copy of this project.
 
 A build that cannot be downloaded, installed or imported, or is not the build it was
 named as, is reported in one ``error:`` line and skipped; the others still run.
@@ -198,8 +200,10 @@ def record(args, spec, workdir):
 
 
 def merge(args):
+    patterns = [re.compile(p) for p in args.bench or []]
+    select = (lambda variant: any(p.search(variant) for p in patterns)) if patterns else None
     try:
-        for line in builds.merge(args.project_root, args.merge):
+        for line in builds.merge(args.project_root, args.merge, select, args.replace):
             print(line)
     except builds.BuildIndexError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -220,6 +224,10 @@ def main(args):
         except re.error as err:
             print(f"error: --bench {pattern!r} is not a valid regular expression ({err})", file=sys.stderr)
             return 2
+    if args.replace and not (args.merge and args.bench):
+        print("error: --replace goes with --merge and --bench: name the variants each shard's run measured "
+              "(its other variants may be copies of older figures)", file=sys.stderr)
+        return 2
     if args.merge:
         if args.builds or args.shard:
             print("error: --merge takes only the shard folders; record builds in a separate call", file=sys.stderr)

@@ -129,9 +129,11 @@ def wheel_date(path):
     return datetime.datetime(*newest, tzinfo=datetime.timezone.utc).isoformat()
 
 
-def merge(project_root, shards):
+def merge(project_root, shards, select=None, replace=False):
     """Merge the ``results/`` and ``builds.json`` of each shard project (a folder) into
-    ``project_root``'s; returns what was done, one line per shard.
+    ``project_root``'s; returns what was done, one line per shard. ``select``: a predicate on
+    asv variant names ``name(params)``; only the variants it accepts are taken from the shards
+    (``result_files.select``), and with ``replace`` they replace recorded ones.
 
     Conflict-free by construction, and checked before anything is written: builds are keyed
     by commit (a commit indexed under two versions is refused, as ``register`` does; the same
@@ -162,7 +164,7 @@ def merge(project_root, shards):
                 )
             elif timestamp_ms(build["date"]) < timestamp_ms(ours["date"]):
                 ours["date"] = build["date"]
-        new_files = merged_variants = 0
+        new_files = merged_variants = replaced_variants = 0
         for source in sorted(glob.glob(os.path.join(shard, "results", "**", "*.json"), recursive=True)):
             relative = os.path.relpath(source, shard)
             target = os.path.join(project_root, relative)
@@ -172,25 +174,31 @@ def merge(project_root, shards):
                     copies.setdefault(target, source)
                 continue
             present = copies.get(target, target if os.path.exists(target) else None)
+            if select is not None and os.path.basename(source) != "machine.json":
+                source = result_files.select(_json(source), select)
+                if not source["results"]:
+                    continue
             if present is None:
                 copies[target] = source
                 new_files += 1
-            elif os.path.basename(source) != "machine.json" and (isinstance(present, dict)
-                                                                 or not _same_bytes(present, source)):
+            elif os.path.basename(relative) != "machine.json" and (
+                    isinstance(present, dict) or isinstance(source, dict) or not _same_bytes(present, source)):
                 try:
-                    contents, added = result_files.merge(_json(present), _json(source))
+                    contents, added, replaced = result_files.merge(_json(present), _json(source), replace)
                 except result_files.ResultConflict as err:
                     where = ("the merge so far" if isinstance(present, dict)
                              else os.path.dirname(os.path.dirname(os.path.dirname(present))))  # above results/MACHINE/
                     raise BuildIndexError(
                         f"{relative} differs between {shard} and {where} ({err}): the same build was recorded twice "
-                        "on that machine; keep one of the two files"
+                        "on that machine; keep one of the two files, or take the shard's by --bench REGEX --replace"
                     ) from None
-                if added:
+                if added or replaced:
                     copies[target] = contents
                     merged_variants += added
+                    replaced_variants += replaced
         notes.append(f"{shard}: {new_builds} new builds, {new_files} new result files"
-                     + (f", {merged_variants} variants added to recorded files" if merged_variants else ""))
+                     + (f", {merged_variants} variants added to recorded files" if merged_variants else "")
+                     + (f", {replaced_variants} recorded variants replaced" if replaced_variants else ""))
     for target, source in copies.items():
         if isinstance(source, dict):
             result_files.write(target, source)

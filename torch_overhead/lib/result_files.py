@@ -7,6 +7,10 @@ such as cluster jobs each on its own clone or calls of a lent machine each on a 
 each write the whole file with NaN for every variant they did not run, and asv has no command
 to merge such files; this does what its run would have done, field by field of the file's own
 ``result_columns``, and refuses where both files measured one variant differently.
+
+A run on a copy of a project that already held results writes those too, beside the variants
+it measured: ``select`` keeps only the variants that run selected, and ``merge(replace=True)``
+lets them replace the recorded ones, as ``run --replace`` would have in the project itself.
 """
 
 import itertools
@@ -25,11 +29,31 @@ class ResultConflict(ValueError):
     pass
 
 
-def merge(ours, theirs):
-    """``(merged, added)``: ``ours`` (parsed JSON) with every variant that only ``theirs``
-    measured, and how many variants that added; both inputs are left unchanged. Raises
-    ResultConflict naming what differs: a field of the file, a benchmark's version or
-    parameters, or a variant both measured with other values."""
+def select(data, matches):
+    """``data`` (parsed JSON, left unchanged) as a run that selected only the variants whose asv
+    name ``name(params)`` ``matches`` (a predicate) would have written it: NaN for the others,
+    and no row for a benchmark left without any."""
+    columns = data["result_columns"]
+    rows = {}
+    for name, row in data["results"].items():
+        fields = dict(itertools.zip_longest(columns, row))
+        kept = [matches(recorded.variant_name(name, params)) for params in itertools.product(*fields["params"])]
+        if not any(kept):
+            continue
+        for column in PER_VARIANT:
+            if fields[column] is not None:
+                blank = float("nan") if column == "result" else None
+                fields[column] = [value if keep else blank for value, keep in zip(fields[column], kept)]
+        rows[name] = [fields[column] for column in columns][:len(row)]
+    return dict(data, results=rows)
+
+
+def merge(ours, theirs, replace=False):
+    """``(merged, added, replaced)``: ``ours`` (parsed JSON) with every variant that only
+    ``theirs`` measured, and how many variants that added; with ``replace``, also every variant
+    both measured with other values, taken from ``theirs``, and how many. Both inputs are left
+    unchanged. Raises ResultConflict naming what differs: a field of the file, a benchmark's
+    version or parameters, or (without ``replace``) a variant both measured with other values."""
     for key in sorted((set(ours) | set(theirs)) - {"results", "durations"}):
         if ours.get(key) != theirs.get(key):
             raise ResultConflict(f"their {key!r} differs")
@@ -37,7 +61,7 @@ def merge(ours, theirs):
     merged = dict(ours, results=dict(ours["results"]), durations=dict(ours["durations"]))
     for key, seconds in theirs["durations"].items():
         merged["durations"].setdefault(key, seconds)
-    added = 0
+    added = replaced = 0
     for name, their_row in theirs["results"].items():
         if name not in merged["results"]:
             merged["results"][name] = their_row
@@ -53,9 +77,13 @@ def merge(ours, theirs):
             if is_na(new):
                 continue
             if not is_na(mine):
-                if mine != new:
+                if mine == new:
+                    continue
+                if not replace:
                     raise ResultConflict(f"both measured {recorded.variant_name(name, variants[i])}: {mine} and {new}")
-                continue
+                replaced += 1
+            else:
+                added += 1
             for column in PER_VARIANT:
                 if b[column] is not None:
                     row[column] = row[column] or [None] * len(variants)
@@ -63,14 +91,13 @@ def merge(ours, theirs):
             gained += 1
         if not gained:  # nothing of theirs to add: this benchmark's row stays as it is
             continue
-        added += gained
         row["started_at"] = max((t for t in (a["started_at"], b["started_at"]) if t is not None), default=None)
         row["duration"] = (a["duration"] or 0) + (b["duration"] or 0)
         merged_row = [row[column] for column in columns]
         while merged_row and merged_row[-1] is None:  # asv leaves trailing empty columns out
             merged_row.pop()
         merged["results"][name] = merged_row
-    return merged, added
+    return merged, added, replaced
 
 
 def write(path, data):
