@@ -174,15 +174,16 @@ def merge(project_root, shards, select=None, replace=False):
                     copies.setdefault(target, source)
                 continue
             present = copies.get(target, target if os.path.exists(target) else None)
-            if select is not None and os.path.basename(source) != "machine.json":
+            results_file = os.path.basename(relative) != "machine.json"
+            if select is not None and results_file:
                 source = result_files.select(_json(source), select)
                 if not source["results"]:
                     continue
             if present is None:
                 copies[target] = source
                 new_files += 1
-            elif os.path.basename(relative) != "machine.json" and (
-                    isinstance(present, dict) or isinstance(source, dict) or not _same_bytes(present, source)):
+            elif results_file and (isinstance(present, dict) or isinstance(source, dict)
+                                   or not _same_bytes(present, source)):
                 try:
                     contents, added, replaced = result_files.merge(_json(present), _json(source), replace)
                 except result_files.ResultConflict as err:
