@@ -232,9 +232,14 @@ def parse(argv):
                 "smallest injected per-call overhead the gate flags on this machine", [device, timing], listed=False)
     p.add_argument("--baselines", type=int, default=3, help="baseline runs that set the noise margin")
     p.add_argument("--levels", default="0,1,2,3,5,8,12",
-                   help="injected overheads, percent of the headline median; 0 is a control (a false-alarm check)")
+                   help="injected overheads, percent of the headline median (or count); 0 is a control (a "
+                        "false-alarm check)")
     p.add_argument("--margin", type=float,
-                   help="noise margin to test, a fraction (0.1 as PyTorch's check_results), instead of the baselines'")
+                   help="noise margin to test, a fraction (0.1 as PyTorch's check_results), instead of the baselines' "
+                        "(for instructions: the gate's 0.015)")
+    p.add_argument("--metric", choices=sorted(gate_sensitivity.METRICS), default="time",
+                   help="time: the headline's median (default); instructions: its instruction count (run --slow, "
+                        "under callgrind), the levels injected as iterations of a counted spin")
 
     p = command("compare-check", compare_check.main,
                 "false alarms, sensitivity, cost and stability of compare's verdicts on this machine",

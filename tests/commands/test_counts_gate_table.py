@@ -1,9 +1,13 @@
 """Instruction counts through the tools: the gate's instruction_count rows and the counts table,
-on the committed H200 counts (real CUDA figures, recorded with the valgrind kit)."""
+on the committed H200 counts (real CUDA figures, recorded with the valgrind kit), and the
+smallest change the gate flags in a count (gate-sensitivity --metric instructions, on the CPU)."""
 
 import csv
+import re
 import subprocess
 import sys
+
+import pytest
 
 from conftest import committed, make_project, run_main, snapshot
 
@@ -70,3 +74,43 @@ def test_a_valgrind_variable_naming_nothing_is_one_error_line_before_anything_ru
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "TORCH_OVERHEAD_VALGRIND=" in result.stderr
     assert "[1/5]" not in result.stdout and snapshot(project) == before
+
+
+def test_gate_sensitivity_on_counts_flags_a_real_injected_change():
+    """The gate on counts end to end: a real baseline count under callgrind, then a count with a
+    counted spin added to every compiled call (torch_overhead/validation/inject), at the gate's own
+    margin for counts. The change it reports is the one measured between the two recorded counts."""
+    result = subprocess.run([sys.executable, "-m", "torch_overhead", "gate-sensitivity", "--device", "cpu",
+                             "--metric", "instructions", "--baselines", "1", "--levels", "5"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "noise margin 1.5% the gate's for counts" in result.stdout
+    (baseline,) = re.findall(r"baseline 1/1: ([\d.]+) instructions", result.stdout)
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("injected")]
+    found = re.search(r"\((\d+) spin iterations\): measured +([\d.]+) instructions \( *([+-][\d.]+)%\) -> gate: (\w+)",
+                      line)
+    assert found, line
+    iterations, measured, change, status = int(found[1]), float(found[2]), float(found[3]), found[4]
+    assert iterations > 0 and status == "regression", line
+    assert change == pytest.approx((measured / float(baseline) - 1) * 100, abs=0.01)
+    assert 2 < change < 8, line  # the spin lands in the compiled call, near the 5% asked for
+    assert f"minimum detectable change: {change:.2f}% of the headline count" in result.stdout
+
+
+def test_gate_sensitivity_on_counts_judges_the_measured_change_not_the_level(monkeypatch, capsys):
+    """A count repeats, so the claim is the measured change: a 2% level whose spin added 1.4% is
+    within the 1.5% margin and not claimed; the 3% level's measured 2.6% is. The recorded counts are
+    given (the end-to-end counting is the test above); the margin, verdicts and claim are the tool's."""
+    from torch_overhead.__main__ import parse
+    from torch_overhead.validation import gate_sensitivity
+
+    counts = iter([100_000.0, 100_000.0, 101_400.0, 102_600.0])  # baseline, control, 2% level, 3% level
+    monkeypatch.setattr(gate_sensitivity, "_record", lambda *args: next(counts))
+    monkeypatch.setattr(gate_sensitivity, "loop_instructions", lambda python, root: 50.0)
+    monkeypatch.setattr(gate_sensitivity.main_command, "copy_project", lambda src, dest: None)
+    args = parse(["gate-sensitivity", "--metric", "instructions", "--baselines", "1", "--levels", "0,2,3"])
+    assert gate_sensitivity.main(args) == 0
+    out = capsys.readouterr().out
+    assert "injected   2.0% (40 spin iterations): measured 101400.00 instructions ( +1.40%) -> gate: ok" in out
+    assert "injected   3.0% (60 spin iterations): measured 102600.00 instructions ( +2.60%) -> gate: regression" in out
+    assert "minimum detectable change: 2.60% of the headline count (2600.00 instructions per call)" in out

@@ -39,12 +39,9 @@ from ..commands.compare import SHARED_CPU_BACKWARD
 from ..lib import main_command
 from ..lib.paired import read_report
 from ..lib.suite import settings
-from .gate_sensitivity import minimum_detectable
+from .gate_sensitivity import INJECT_DIR, INJECT_ITERATIONS_ENV_VAR, loop_instructions, minimum_detectable
 
-INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 MACHINE = "compare-check"
-INJECT_ITERATIONS_ENV_VAR = "TORCH_OVERHEAD_INJECT_ITERATIONS"  # inject/: a counting process's spin
-LOOP_ITERATIONS = (1_000, 101_000)  # two spins counted: their difference over 100,000 iterations
 # The targets of the paired comparison's issue (docs/paired-comparison.md).
 FALSE_ALARMS_AT_MOST = 0.05
 DETECTED_AT_LEAST = 0.9
@@ -130,23 +127,6 @@ def _kept(keep, tag, command):
             {name: tuple(pair) for name, pair in kept["counts"].items()})
 
 
-def _loop_instructions(args):
-    """Instructions per iteration of the injection's counting spin (``inject/``, ``spin_loop``),
-    counted by the suite's callgrind path in the benchmarked interpreter."""
-    code = ("import json, os; from benchmarks.callgrind import count_side_by_side; "
-            f"jobs = {{str(n): ('sitecustomize:spin_calls', [n]) for n in {LOOP_ITERATIONS}}}; "
-            "print(json.dumps(count_side_by_side(jobs, dict(os.environ), blocks=1, calls=1)))")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (INJECT_DIR, args.project_root,
-                                                                  os.environ.get("PYTHONPATH")) if p))
-    done = subprocess.run([args.python, "-c", code], env=env, capture_output=True, text=True)
-    got = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout.strip() else {}
-    short, long = (got.get(str(n), {}).get("calling_thread") for n in LOOP_ITERATIONS)
-    if not short or not long:
-        raise SystemExit(f"error: the injection's loop could not be counted under callgrind: "
-                         f"{(done.stderr.strip().splitlines() or [str(got)])[-1]}")
-    return (long - short) / (LOOP_ITERATIONS[1] - LOOP_ITERATIONS[0])
-
-
 def _cell(row):
     """One comparison of one variant in the table: its B/A and a mark for the verdict."""
     if row is None or row[1] is None:
@@ -198,7 +178,7 @@ def _check(args, workdir, bench):
         print(f"A/A {i + 1}: {state}; " + ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts))),
               flush=True)
 
-    per_iteration = _loop_instructions(args) if counts_a else None
+    per_iteration = loop_instructions(args.python, args.project_root) if counts_a else None
     injected = {}  # level (percent) -> (report rows, seconds)
     for level in args.percent:
         iterations = 0

@@ -30,7 +30,7 @@ import itertools
 import os
 import sys
 
-# settings.INJECT_US_ENV_VAR, settings.INJECT_FRACTION_ENV_VAR, compare_check.INJECT_ITERATIONS_ENV_VAR
+# settings.INJECT_US_ENV_VAR, settings.INJECT_FRACTION_ENV_VAR, gate_sensitivity.INJECT_ITERATIONS_ENV_VAR
 # (no import: this runs at start-up)
 _delay_us = os.environ.get("TORCH_OVERHEAD_INJECT_US")
 _fraction = os.environ.get("TORCH_OVERHEAD_INJECT_FRACTION")
