@@ -1,6 +1,7 @@
 """The gate's minimum detectable change: the smallest injected per-call overhead it flags.
 
-``python -m torch_overhead gate-sensitivity [--baselines 3] [--levels 0,1,2,3,5,8,12] [--margin M]``
+``python -m torch_overhead gate-sensitivity [--baselines 3] [--levels 0,1,2,3,5,8,12] [--margin M]
+[--metric instructions]``
 
 In a throwaway copy of the project (nothing is recorded in this one), on this machine:
 
@@ -24,9 +25,9 @@ what more processes per run buy.
 
 ``--metric instructions`` does the same for the headline's instruction count (``run --slow``,
 under callgrind): each level is a number of iterations of the injection's counting spin, and
-the margin is the gate's own for counts (1.5%) unless ``--margin`` is given. A count repeats, so
-the tool judges the measured change, not the level asked for: the spin's cost inside the compiled
-call is not exactly its cost counted alone.
+the margin is the gate's own for counts (``expected.DEFAULT_MARGINS``) unless ``--margin`` is
+given. A count repeats, so the tool judges the measured change, not the level asked for: the
+spin's cost inside the compiled call is not exactly its cost counted alone.
 """
 
 import json
