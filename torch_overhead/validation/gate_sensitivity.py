@@ -42,6 +42,7 @@ import tempfile
 from ..lib import expected, main_command
 from ..lib.recorded import latest_results, variant_name
 from ..lib.suite import settings
+from .counts import COUNTS
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 INJECT_ITERATIONS_ENV_VAR = "TORCH_OVERHEAD_INJECT_ITERATIONS"  # inject/: a counting process's spin
@@ -52,10 +53,9 @@ MACHINE = "gate-sensitivity"
 METRICS = {
     "time": (variant_name(settings.HEADLINE, (False, False, False, False)), "us_per_call", "us",
              settings.INJECT_US_ENV_VAR),
-    "instructions": (variant_name("instruction_count.InstructionCount.track_instructions", (False, False, False, False)),
-                     "instruction_count", "instructions", INJECT_ITERATIONS_ENV_VAR),
+    "instructions": (variant_name(COUNTS, (False, False, False, False)), "instruction_count", "instructions",
+                     INJECT_ITERATIONS_ENV_VAR),
 }
-BASE = METRICS["time"][0]
 
 
 def _record(project, device, inject, attributes, cpu_affinity, metric="time"):
