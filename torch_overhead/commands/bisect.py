@@ -55,7 +55,7 @@ from asv.util import UserError
 
 from ..lib import builds, expected, main_command, paired, recorded
 from ..lib.probe import ProbeError, probe
-from ..lib.suite import settings
+from ..lib.suite import COUNTS, settings
 from . import compare
 
 DEFAULT_BUILD = "git submodule update --init --recursive && {python} -m pip install --no-build-isolation -v -e ."
@@ -63,7 +63,7 @@ BASE = (False, False, False, False)
 # Per --metric: the benchmark bisected by default, the threshold, the unit printed.
 METRICS = {
     "time": (recorded.variant_name(settings.HEADLINE, BASE), 1.10, "us"),
-    "instructions": (recorded.variant_name("instruction_count.InstructionCount.track_instructions", BASE),
+    "instructions": (recorded.variant_name(COUNTS, BASE),
                      1 + expected.DEFAULT_MARGINS["instruction_count"], "instructions"),
 }
 GATE_METRIC = {"time": "us_per_call", "instructions": "instruction_count"}

@@ -22,14 +22,12 @@ import sys
 
 from ..lib.layers import LAYERS
 from ..lib.recorded import RecordedResultsError, build_label, result_by_variant, results_of_build
-from ..lib.suite import settings
+from ..lib.suite import COUNTS, LAYER_COUNTS, settings
 
 HEADLINE = settings.HEADLINE
 
 SYNCHRONIZED = "_synchronized"
 CLOCKS = {"host": "host time", "synchronized": "synchronized: device waited for around each call"}
-COUNTS = "instruction_count.InstructionCount.track_instructions"
-LAYER_COUNTS = "instruction_count.LayerInstructionCount.track_instructions"
 
 
 def collect(results, clock="host"):

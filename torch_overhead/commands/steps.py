@@ -30,10 +30,9 @@ import sys
 from ..lib import builds, layers
 from ..lib.expected import DEFAULT_MARGINS
 from ..lib.recorded import RecordedResultsError, result_by_variant, results_for_commit
-from ..lib.suite import settings
-from .breakdown import LAYER_COUNTS, collect_counts
+from ..lib.suite import COUNTS, LAYER_COUNTS, settings
+from .breakdown import collect_counts
 
-COUNTS = "instruction_count.InstructionCount.track_instructions"
 # (label, benchmark): host-clock add1 from eager up to Inductor's C++ wrapper, the layers
 # every device records
 LAYERS = [(label, benchmark) for label, benchmark, layer in layers.LAYERS if layer not in layers.CUDA_ONLY]

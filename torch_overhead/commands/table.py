@@ -15,10 +15,9 @@ import re
 import sys
 
 from ..lib.recorded import RecordedResultsError, build_label, latest_results, result_by_variant
-from ..lib.suite import settings
+from ..lib.suite import COUNTS, settings
 
 HEADLINE = settings.HEADLINE
-COUNTS = "instruction_count.InstructionCount.track_instructions"
 # The seed's expected instruction counts as PyTorch publishes them (PR 163866,
 # pr_time_benchmarks/expected_results.csv: CUDA, an sm75 machine, bare metal); it has no
 # requires_grad+inference_mode rows.

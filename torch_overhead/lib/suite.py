@@ -22,3 +22,8 @@ def _load_settings():
 
 
 settings = _load_settings()
+
+# The instruction counts' benchmarks as asv names them (benchmarks/instruction_count.py), for the
+# commands that read them back.
+COUNTS = "instruction_count.InstructionCount.track_instructions"
+LAYER_COUNTS = "instruction_count.LayerInstructionCount.track_instructions"

@@ -18,9 +18,8 @@ import time
 
 from ..lib.benchmark_env import benchmark_pythonpath
 from ..lib.recorded import RecordedResultsError, latest_results, result_by_variant
-from ..lib.suite import settings
+from ..lib.suite import COUNTS, settings
 
-COUNTS = "instruction_count.InstructionCount.track_instructions"
 
 
 def main(args):

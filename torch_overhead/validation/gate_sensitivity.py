@@ -41,8 +41,7 @@ import tempfile
 
 from ..lib import expected, main_command
 from ..lib.recorded import latest_results, variant_name
-from ..lib.suite import settings
-from .counts import COUNTS
+from ..lib.suite import COUNTS, settings
 
 INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
 INJECT_ITERATIONS_ENV_VAR = "TORCH_OVERHEAD_INJECT_ITERATIONS"  # inject/: a counting process's spin
