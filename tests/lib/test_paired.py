@@ -77,3 +77,20 @@ def test_spread_and_the_rounds_it_costs():
     assert paired.spreads(pairs)["median"] == (paired.spread(pairs["v"]), paired.spread(pairs["v"]))
     assert paired.rounds_needed(0.2, 0.02) == math.ceil((0.4 / math.log(1.02)) ** 2) > 400
     assert paired.rounds_needed(0.02, 0.02) <= 5
+
+
+def _state(offsets):
+    """A compare state whose rounds hold one pair a variant, B = A * exp(offset)."""
+    return {"rounds": [{"variants": {f"v{k}": {"A": {"samples": [1.0]}, "B": {"samples": [math.exp(x)]}}
+                                     for k, x in enumerate(row)}} for row in offsets]}
+
+
+def test_shared_by_round_tells_variants_that_move_together_from_independent_ones():
+    rng = random.Random(3)
+    together = [[x] * 8 for x in (rng.gauss(0, 0.03) for _ in range(30))]  # one offset per round
+    apart = [[rng.gauss(0, 0.03) for _ in range(8)] for _ in range(30)]
+    shared, independent = paired.shared_by_round(_state(together))
+    assert shared > 2 * independent  # sd of round means = the pairs' sd, not sd / sqrt(8)
+    shared, independent = paired.shared_by_round(_state(apart))
+    assert 0.5 * independent < shared < 1.5 * independent
+    assert paired.shared_by_round(_state([[0.01, 0.02]])) is None  # one round: nothing to compare

@@ -435,10 +435,13 @@ def spread_line(state, band):
     if not found:
         return ""
     median = found["median"][0]
+    shared = paired.shared_by_round(state)
     return ("spread of the rounds, sd of log(B/A), median over variants: "
             + ", ".join(f"{name} {sd:.3f}" for name, (sd, _) in found.items())
             + f"; an interval within 1 +- {band} needs about {paired.rounds_needed(median, band)} rounds at the "
-            "median's spread")
+            "median's spread"
+            + ("" if shared is None else f"; shared by a round's variants: sd of its mean log(B/A) {shared[0]:.3f}, "
+               f"{shared[1]:.3f} were they independent"))
 
 
 def write_report(path, rows, sides, args, state, device):

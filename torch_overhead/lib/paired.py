@@ -126,6 +126,24 @@ def spreads(pairs_by_variant):
     return out
 
 
+def shared_by_round(state):
+    """How much of the rounds' spread every variant of a round shares: ``(sd of the round's mean
+    log(B/A) over its variants, what that sd would be were the variants independent)``, or None
+    under 2 rounds of 2+ variants. A round's lanes fork from one import per side, so they share its
+    memory layout; where they do, verdicts of all variants err together, not one by one."""
+    means, logs, sizes = [], [], []
+    for entry in state["rounds"]:
+        got = [math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
+               for v in entry["variants"].values() if "samples" in v["A"] and "samples" in v["B"]]
+        if len(got) > 1:
+            means.append(statistics.fmean(got))
+            logs += got
+            sizes.append(len(got))
+    if len(means) < 2:
+        return None
+    return statistics.stdev(means), statistics.pstdev(logs) / math.sqrt(statistics.fmean(sizes))
+
+
 def pairs_of_state(state):
     """``{variant: [(samples of A, samples of B)]}`` from a compare state file's rounds."""
     out = {}
@@ -160,3 +178,7 @@ if __name__ == "__main__":
         within = [statistics.stdev(s) / statistics.median(s) for p in pairs.values() for pair in p for s in pair
                   if len(s) > 1]
         print(f"  within one process: sd / median of its samples, median over processes {statistics.median(within):.3f}")
+        shared = shared_by_round(state)
+        if shared:
+            print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
+                  f"{shared[1]:.4f} were they independent")
