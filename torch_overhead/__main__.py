@@ -157,6 +157,9 @@ def parse(argv):
                    help="simultaneous (default): both sides' processes at once, their sampling started together "
                         "(--cpu-affinity: one CPU both share, or two, one each at random); back-to-back: one "
                         "side's process after the other's, in a random order")
+    p.add_argument("--hash-seed", choices=["common", "independent"], default="common",
+                   help="common (default): both sides' processes of a round run with one PYTHONHASHSEED, drawn "
+                        "anew each round and recorded; independent: each side's interpreter draws its own")
     p.add_argument("--jobs", type=int, default=1,
                    help="lanes of pairs run side by side, each on its own share of --cpu-affinity's CPUs "
                         "(e.g. --jobs 8 --cpu-affinity 8-15: one CPU per lane)")

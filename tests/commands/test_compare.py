@@ -34,6 +34,9 @@ SITECUSTOMIZE = f"""
 import os, runpy, sys
 if "run_server" in sys.argv or "TORCH_OVERHEAD_LAYOUT_PAD" in os.environ:
     runpy.run_path({INJECT!r})
+    if "run_server" in sys.argv and os.environ.get("HASH_LOG"):  # which side, its seed, and a hash under it
+        with open(os.environ["HASH_LOG"], "a") as log:
+            log.write(f"{{os.environ['TORCH_OVERHEAD_INJECT_US']}} {{os.environ.get('PYTHONHASHSEED')}} {{hash('add1')}}\\n")
     if os.environ.get("BREAK_AOT"):
         import torch
         _compile = torch.compile
@@ -85,9 +88,9 @@ def injected(tmp_path_factory):
                       "--env-a", "TORCH_OVERHEAD_INJECT_ITERATIONS=0", "--env-b", "TORCH_OVERHEAD_INJECT_ITERATIONS=2000",
                       "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--jobs", "2",
                       "--cpu-affinity", "0,1")
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env_for(project, str(site)), timeout=2400)
-    return project, done, report, lambda: subprocess.run(cmd, capture_output=True, text=True,
-                                                         env=env_for(project, str(site)), timeout=600)
+    env = dict(env_for(project, str(site)), HASH_LOG=os.path.join(project, "hash.log"))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=2400)
+    return project, done, report, lambda: subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
 def test_large_injected_cost_is_slower_the_unaffected_variant_is_not_and_a_crash_is_unknown(injected):
@@ -155,6 +158,23 @@ def test_each_lane_keeps_its_pairs_on_its_own_cpu_and_the_lanes_run_side_by_side
     assert any(max(x[0], y[0]) < min(x[1], y[1]) for x in by_lane[0] for y in by_lane[1]), by_lane
     with open(report) as f:
         assert "- round 6: " in f.read()
+
+
+def test_both_sides_of_a_round_share_a_hash_seed_drawn_anew_each_round(injected):
+    """Each round records the PYTHONHASHSEED both sides' servers ran with: each side's interpreter
+    saw it (its str hashes equal the other side's), and the rounds drew different ones."""
+    project, _, report, _ = injected
+    (path,) = states(project)
+    with open(path) as f:
+        seeds = [r["hash_seed"] for r in json.load(f)["rounds"]]
+    with open(os.path.join(project, "hash.log")) as f:
+        seen = [line.split() for line in f]
+    for seed in seeds:
+        hashes = {side: h for side, s, h in seen if s == seed}
+        assert set(hashes) == {"0", "2000"} and len(set(hashes.values())) == 1, (seed, seen)
+    assert len(set(seeds)) == len(seeds) == 6, seeds  # one round a wave here: a seed each
+    with open(report) as f:
+        assert "hash seed: common" in f.read()
 
 
 @pytest.mark.parametrize("cpus, jobs, pairing, expected", [

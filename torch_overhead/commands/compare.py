@@ -231,8 +231,9 @@ def shared_cpu_backwards(selected, lanes, pairing):
     return out
 
 
-def state_path(project_root, sides, device, patterns, attributes, pairing, jobs):
+def state_path(project_root, sides, device, patterns, attributes, pairing, jobs, hash_seed):
     identity = {"device": device, "bench": patterns, "attributes": attributes, "pairing": pairing,
+                "hash_seed": hash_seed,
                 "sides": [[s.python, s.build.git_version, s.settings, s.machine] for s in sides],
                 **({"jobs": jobs} if jobs > 1 else {})}
     key = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -455,7 +456,8 @@ def write_report(path, rows, sides, args, state, device):
     lines += [
         f"- rounds: {len(rounds)} ({sum(r['seconds'] for r in rounds):.0f} s of benchmark processes); "
         f"per process: the {args.estimator} of its samples; ratio B/A: Hodges-Lehmann estimate, "
-        f"{paired.CONFIDENCE:.0%} signed-rank interval; band: 1 +- {args.band}; pairing: {args.pairing}",
+        f"{paired.CONFIDENCE:.0%} signed-rank interval; band: 1 +- {args.band}; pairing: {args.pairing}; "
+        f"hash seed: {args.hash_seed}",
         "", "| variant | rounds | A (us) | B (us) | B/A | interval | verdict |", "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, s, note in rows:
@@ -523,7 +525,8 @@ def compare(args):
         return 2
     for side in sides:
         print(f"side {side.label}: {side.describe}", flush=True)
-    path, identity = state_path(project_root, sides, device, patterns, extra_params, args.pairing, args.jobs)
+    path, identity = state_path(project_root, sides, device, patterns, extra_params, args.pairing, args.jobs,
+                                args.hash_seed)
     try:
         state = load_state(path, identity)
     except CompareError as err:
@@ -649,7 +652,7 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
     try:
         for side in sides:
             side.results = open_results(side, conf, repo)
-        upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare)
+        upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed)
         while not stop():
             if not told and stop(while_counting=False):
                 print(f"budget of {args.budget_seconds:.0f} s spent; more rounds while the instruction counts run",
@@ -668,9 +671,12 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
                 print(f"error: {failed}", file=sys.stderr)
                 return 2
             if not (args.max_rounds and done + reps >= args.max_rounds):
-                upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare)
+                upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed)
             entries = run_wave(done + 1, todo, reps, sides, lanes, servers, extra_params, rng, done > 0)
             servers.close()
+            if servers.hash_seed:
+                for entry in entries:
+                    entry["hash_seed"] = servers.hash_seed
             wave_seconds = time.perf_counter() - began
             for entry in entries:
                 entry["seconds"] = wave_seconds / len(entries)
@@ -708,16 +714,22 @@ class RoundServers:
     forkserver per side for all rounds, every process of a side shared that server's state, and
     an A/A comparison read one side faster in every round (docs/paired-comparison.md). With
     simultaneous pairing each lane gets a meeting directory, passed on through its server's
-    environment to the processes forked from it."""
+    environment to the processes forked from it. With ``hash_seed`` "common", both sides' interpreters
+    get one PYTHONHASHSEED, drawn for the round (inherited by every process forked from them; a
+    side's own --env setting of it wins): on the 2-core CPU the hash seed alone moved a compiled
+    add1's instructions per call by up to 2% (docs/paired-comparison.md), a shift that would
+    otherwise land on one side of the pair, in every lane of the round at once."""
 
-    def __init__(self, sides, lanes, conf, simultaneous, spare_cpus):
+    def __init__(self, sides, lanes, conf, simultaneous, spare_cpus, hash_seed):
+        self.hash_seed = str(random.SystemRandom().randrange(1, 2 ** 32)) if hash_seed == "common" else None
+        seeded = {"PYTHONHASHSEED": self.hash_seed} if self.hash_seed else {}
         self.barriers = [tempfile.mkdtemp(prefix="torch-overhead-pair-") if simultaneous else None for _ in lanes]
         lane_envs = [{} if b is None else {settings.PAIR_BARRIER_ENV_VAR: b} for b in self.barriers]
         self.sides = []
         for side in sides:
             # Ctrl-C held back: a server started but not yet kept would never be closed, and its
             # output reader thread would keep this process from exiting.
-            with uninterrupted(), environ(side.process_env):
+            with uninterrupted(), environ(dict(side.process_env, **seeded)):
                 self.sides.append((side, SideServers(side.env, conf.benchmark_dir, lane_envs)))
             if spare_cpus:
                 with contextlib.suppress(OSError):  # inherited by its lanes' servers and their imports
