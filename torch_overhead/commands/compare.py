@@ -716,9 +716,9 @@ class RoundServers:
     simultaneous pairing each lane gets a meeting directory, passed on through its server's
     environment to the processes forked from it. With ``hash_seed`` "common", both sides' interpreters
     get one PYTHONHASHSEED, drawn for the round (inherited by every process forked from them; a
-    side's own --env setting of it wins): on the 2-core CPU the hash seed alone moved a compiled
-    add1's instructions per call by up to 2% (docs/paired-comparison.md), a shift that would
-    otherwise land on one side of the pair, in every lane of the round at once."""
+    side's own --env setting of it wins): the hash seed alone moves a compiled add1's instructions
+    per call (docs/paired-comparison.md), a shift that would otherwise land on one side of the
+    pair, in every lane of the round at once."""
 
     def __init__(self, sides, lanes, conf, simultaneous, spare_cpus, hash_seed):
         self.hash_seed = str(random.SystemRandom().randrange(1, 2 ** 32)) if hash_seed == "common" else None

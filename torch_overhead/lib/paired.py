@@ -129,8 +129,9 @@ def spreads(pairs_by_variant):
 def shared_by_round(state):
     """How much of the rounds' spread every variant of a round shares: ``(sd of the round's mean
     log(B/A) over its variants, what that sd would be were the variants independent)``, or None
-    under 2 rounds of 2+ variants. A round's lanes fork from one import per side, so they share its
-    memory layout; where they do, verdicts of all variants err together, not one by one."""
+    under 2 rounds of 2+ variants. A round's lanes fork from one import per side and share what it
+    set up (its memory layout, its hash seed); where that moves them, the verdicts of all variants
+    err together, not one by one."""
     means, logs, sizes = [], [], []
     for entry in state["rounds"]:
         got = [math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
