@@ -674,12 +674,11 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
                 upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed)
             entries = run_wave(done + 1, todo, reps, sides, lanes, servers, extra_params, rng, done > 0)
             servers.close()
-            if servers.hash_seed:
-                for entry in entries:
-                    entry["hash_seed"] = servers.hash_seed
             wave_seconds = time.perf_counter() - began
             for entry in entries:
                 entry["seconds"] = wave_seconds / len(entries)
+                if servers.hash_seed:
+                    entry["hash_seed"] = servers.hash_seed
             with uninterrupted():
                 for side in sides:
                     side.results.save(conf.results_dir)

@@ -57,7 +57,7 @@ METRICS = {
 }
 
 
-def _record(project, device, inject, attributes, cpu_affinity, metric="time"):
+def _record(project, device, inject, attributes, cpu_affinity, metric):
     """One main-command run of the base variant; its median in microseconds, or its count."""
     base, _, _, variable = METRICS[metric]
     env = dict(os.environ, HOME=project, **{variable: str(inject)},
@@ -74,7 +74,7 @@ def _record(project, device, inject, attributes, cpu_affinity, metric="time"):
     return got
 
 
-def _verdict(measured, expected_value, margin, metric="time"):
+def _verdict(measured, expected_value, margin, metric):
     """The gate's status for one measured value of the base variant."""
     base, gate_metric = METRICS[metric][:2]
     rows = [{"benchmark": base, "metric": gate_metric, "expected": expected_value, "noise_margin": margin}]
