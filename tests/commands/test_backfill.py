@@ -224,7 +224,7 @@ def split_by_variant(project, shards):
     with open(path) as f:
         whole = json.load(f)
     columns = whole["result_columns"]
-    for k, shard in enumerate(shards):
+    for k, folder in enumerate(shards):
         part = json.loads(json.dumps(whole))
         for row in part["results"].values():
             for i in range(len(row[0] or [])):
@@ -234,7 +234,7 @@ def split_by_variant(project, shards):
                         j = columns.index(column)
                         if j < len(row) and row[j] is not None:
                             row[j][i] = None
-        with open(os.path.join(shard, relative), "w") as f:
+        with open(os.path.join(folder, relative), "w") as f:
             json.dump(part, f)
     return relative
 
