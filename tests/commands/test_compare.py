@@ -6,9 +6,11 @@ comparison runs both sides at once in two lanes, a CPU each (``--pairing simulta
 the resumed A/A comparison runs them back to back.
 """
 
+import concurrent.futures
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ import pytest
 from asv.results import Results
 
 from conftest import ROOT, ctrl_c, make_project, terminal_job
+from torch_overhead.commands.compare import RoundServers
 
 INJECT = os.path.join(ROOT, "torch_overhead", "validation", "inject", "sitecustomize.py")
 DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
@@ -324,6 +327,30 @@ def test_ctrl_c_keeps_finished_rounds_and_the_same_command_resumes(tmp_path):
         rounds = json.load(f)["rounds"]
     assert len(rounds) == 2 and rounds[0] == kept[0]
     assert os.path.isdir(os.path.join(project, "results", "ci-compare-b"))
+
+
+def test_ctrl_c_while_a_round_s_servers_close_closes_each_once_then_interrupts():
+    """Ctrl-C while one side's servers close: the other side's are closed too, each side's once,
+    and the interrupt comes after; the cleanup that closes the round again finds nothing left."""
+    closed = []
+
+    class Servers:  # a side's servers; closing the first sends the Ctrl-C
+        def __init__(self, label):
+            self.label = label
+
+        def close(self):
+            closed.append(self.label)
+            if len(closed) == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    round_servers = RoundServers.__new__(RoundServers)  # a round's servers, no interpreter started
+    round_servers.sides = [(None, Servers("A")), (None, Servers("B"))]
+    round_servers.pool = concurrent.futures.ThreadPoolExecutor(1)
+    round_servers.barriers = []
+    with pytest.raises(KeyboardInterrupt):
+        round_servers.close()
+    round_servers.close()
+    assert sorted(closed) == ["A", "B"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -702,7 +702,9 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
     finally:
         for left in (servers, upcoming):
             if left is not None:
-                left.close()
+                # A Ctrl-C while closing comes after every server is closed and the rounds are kept.
+                with contextlib.suppress(KeyboardInterrupt):
+                    left.close()
 
 
 class RoundServers:
@@ -748,11 +750,14 @@ class RoundServers:
         return None
 
     def close(self):
-        for _, servers in self.sides:
-            servers.interrupted = True  # asv would print the server's output: not needed
-            servers.close()
-        self.sides = []
-        self.pool.shutdown(wait=False)  # closing the servers ends the imports' waits
-        for barrier in self.barriers:
-            if barrier:
-                shutil.rmtree(barrier, ignore_errors=True)
+        # Ctrl-C held back until every server is closed: one cut off halfway would be closed again
+        # by the caller's cleanup (its folder gone: a traceback) or left running.
+        with uninterrupted():
+            while self.sides:
+                _, servers = self.sides.pop()
+                servers.interrupted = True  # asv would print the server's output: not needed
+                servers.close()
+            self.pool.shutdown(wait=False)  # closing the servers ends the imports' waits
+            for barrier in self.barriers:
+                if barrier:
+                    shutil.rmtree(barrier, ignore_errors=True)
