@@ -18,16 +18,18 @@ NEWER_BUILD = "f" * 40  # a build in the index that no test installs
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
 
 
-@pytest.fixture(autouse=True)
-def cpu_share(request, tmp_path_factory):
-    """A test marked ``alone`` runs while no other test does: the test command runs two files at
-    once (pytest-xdist), and a test that decides by wall-time medians read an unchanged commit
-    past its threshold while the other worker's callgrind processes shared its CPU. Every other
-    test holds the lock shared; the file is common to the workers (their base folders' parent)."""
-    path = tmp_path_factory.getbasetemp().parent / "cpu-share.lock"
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if request.node.get_closest_marker("alone") else fcntl.LOCK_SH)
-        yield
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test marked ``alone`` runs while no other test does: two files run at once (pytest-xdist),
+    and a bisect by wall-time medians misread an unchanged commit while the other worker shared
+    the CPU. Held around each test's whole protocol, not in a fixture: pytest sets up module- and
+    session-scoped fixtures (a whole compare, a quick run of the suite) before function-scoped
+    ones. Other tests hold it shared; its file lies in the parent of each worker's --basetemp."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return (yield)
+    with open(os.path.join(os.path.dirname(item.config.option.basetemp), "cpu-share.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
+        return (yield)
 
 
 def make_project(path, benchmarks_from=None):
