@@ -151,17 +151,12 @@ def builds_log(overlay):
     return open(path).read().split() if os.path.exists(path) else []
 
 
-# One process per commit, pinned to CPU 0, away from the default (last) CPU that any other
-# run of the suite on the machine uses; samples of 50 calls taken for 2 s (at least 20),
-# so that a slow spell of the machine shorter than a second cannot move a commit's median.
-# With 5 samples a commit was measured in about 25 ms, and a fresh-clone CI run read the
-# good commit at 129 us (20-23 us here; its bad commit 218 us, 76-84 us here): the overhead
-# commit's 3.36-4.03x read 1.70x. The 2 s window costs about 7 s per bisect (68 s
-# against 61 s, side by side).
+# One process per commit, pinned to CPU 0, away from the default (last) CPU that any other run
+# of the suite uses; samples of 50 calls for 2 s (at least 20), so that a slow spell of the
+# machine shorter than a second cannot move a commit's median (docs/testing.md).
 FAST = ["--attribute", "repeat=(20,2000,2.0)", "--attribute", "rounds=1", "--cpu-affinity", "0"]
-# The stand-in's overhead commit read 3.36-4.03x the good commit in the bisects on the 2-core
-# CPU machine; unchanged commits read 0.81-1.40x (1.40 in one CI run). A bad commit is one
-# 2.3x slower than good, about as far from either (geometrically).
+# About as far (geometrically) from what the overhead commit reads as from what unchanged
+# commits read, on the 2-core CPU machine (docs/testing.md).
 THRESHOLD = "2.3"
 
 
