@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 from asv.results import Results
 
 from conftest import ROOT, ctrl_c, make_project, terminal_job
-from torch_overhead.commands.compare import RoundServers
+from torch_overhead.commands import compare
 
 INJECT = os.path.join(ROOT, "torch_overhead", "validation", "inject", "sitecustomize.py")
 DYNAMO = r"^layers\.DynamoEager\.time_add1\(False, False, False, False\)"
@@ -343,7 +344,7 @@ def test_ctrl_c_while_a_round_s_servers_close_closes_each_once_then_interrupts()
             if len(closed) == 1:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    round_servers = RoundServers.__new__(RoundServers)  # a round's servers, no interpreter started
+    round_servers = compare.RoundServers.__new__(compare.RoundServers)  # a round's servers, no interpreter started
     round_servers.sides = [(None, Servers("A")), (None, Servers("B"))]
     round_servers.pool = concurrent.futures.ThreadPoolExecutor(1)
     round_servers.barriers = []
@@ -351,6 +352,45 @@ def test_ctrl_c_while_a_round_s_servers_close_closes_each_once_then_interrupts()
         round_servers.close()
     round_servers.close()
     assert sorted(closed) == ["A", "B"]
+
+
+def test_ctrl_c_while_a_wave_s_servers_close_keeps_the_wave(tmp_path, monkeypatch):
+    """Ctrl-C while a finished wave's servers close: its rounds are saved, in both sides' results
+    and the state, before compare stops with 130, so the same command resumes after them."""
+    saved, closes = [], []
+
+    class Servers:  # a wave's servers, no interpreter started; the first close sends the Ctrl-C
+        hash_seed = "7"
+
+        def __init__(self, *args):
+            pass
+
+        def ready(self):
+            return None
+
+        def close(self):
+            closes.append(True)
+            if len(closes) == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def run_wave(first, todo, reps, *args):
+        return [{"round": first + r, "started": "2026-12-07T05:00:00+00:00", "variants": {}} for r in range(reps)]
+
+    monkeypatch.setattr(compare, "RoundServers", Servers)
+    monkeypatch.setattr(compare, "run_wave", run_wave)
+    monkeypatch.setattr(compare, "open_results", lambda side, conf, repo: types.SimpleNamespace(save=saved.append))
+    args = types.SimpleNamespace(band=0.02, estimator="median", max_rounds=0, budget_seconds=60,
+                                 pairing="back-to-back", hash_seed="common")
+    conf, path = types.SimpleNamespace(results_dir=str(tmp_path / "results")), str(tmp_path / "state.json")
+    sides = [types.SimpleNamespace(label=label) for label in "AB"]
+    state = {"rounds": []}
+    code = compare.loop(args, sides, [compare.Lane(None)], conf, None, [("add1", None, 0)], state, path, {},
+                        time.perf_counter())
+    assert code == 130
+    with open(path) as f:
+        kept = json.load(f)["rounds"]
+    assert [entry["round"] for entry in kept] == [1] and kept[0]["hash_seed"] == "7" and kept[0]["seconds"] > 0
+    assert saved == [conf.results_dir] * 2
 
 
 @pytest.mark.parametrize("args, message", [

@@ -144,9 +144,16 @@ def environ(env):
 @contextlib.contextmanager
 def uninterrupted():
     """Ctrl-C waits for the block to end: asv writes a results file in place, and a write cut
-    short would lose what it held."""
+    short would lose what it held. Within another such block it waits for that one's end."""
+    if getattr(signal.getsignal(signal.SIGINT), "holds_ctrl_c", False):
+        yield
+        return
     caught = []
-    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+
+    def hold(*_):
+        caught.append(True)
+    hold.holds_ctrl_c = True
+    previous = signal.signal(signal.SIGINT, hold)
     try:
         yield
     finally:
@@ -673,13 +680,15 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
             if not (args.max_rounds and done + reps >= args.max_rounds):
                 upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed)
             entries = run_wave(done + 1, todo, reps, sides, lanes, servers, extra_params, rng, done > 0)
-            servers.close()
-            wave_seconds = time.perf_counter() - began
-            for entry in entries:
-                entry["seconds"] = wave_seconds / len(entries)
-                if servers.hash_seed:
-                    entry["hash_seed"] = servers.hash_seed
+            # Ctrl-C held back from the wave's end until it is saved: one while its servers
+            # close would drop rounds already run.
             with uninterrupted():
+                servers.close()
+                wave_seconds = time.perf_counter() - began
+                for entry in entries:
+                    entry["seconds"] = wave_seconds / len(entries)
+                    if servers.hash_seed:
+                        entry["hash_seed"] = servers.hash_seed
                 for side in sides:
                     side.results.save(conf.results_dir)
                 state["rounds"] += entries
