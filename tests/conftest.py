@@ -1,6 +1,5 @@
 """Shared fixtures: a throwaway copy of the asv project, and a way to run the main command on it."""
 
-import fcntl
 import glob
 import os
 import shutil
@@ -16,20 +15,6 @@ from torch_overhead.lib.main_command import copy_project
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEWER_BUILD = "f" * 40  # a build in the index that no test installs
 BENCHMARK = "runtime_overhead.RuntimeOverhead.time_add1"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """A test marked ``alone`` runs while no other test does: two files run at once (pytest-xdist),
-    and a bisect by wall-time medians misread an unchanged commit while the other worker shared
-    the CPU. Held around each test's whole protocol, not in a fixture: pytest sets up module- and
-    session-scoped fixtures (a whole compare, a quick run of the suite) before function-scoped
-    ones. Other tests hold it shared; its file lies in the parent of each worker's --basetemp."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return (yield)
-    with open(os.path.join(os.path.dirname(item.config.option.basetemp), "cpu-share.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
-        return (yield)
 
 
 def make_project(path, benchmarks_from=None):
