@@ -157,7 +157,7 @@ FAST = ["--attribute", "repeat=(20,2000,2.0)", "--attribute", "rounds=1", "--cpu
 # commits read, on the 2-core CPU machine (docs/testing.md): by medians, and by instruction counts.
 THRESHOLD = "2.3"
 COUNT_THRESHOLD = "1.7"
-# Counts do not drift with the machine; their callgrind processes are left unpinned, to share both CPUs.
+# Counts do not drift with the machine load, so their callgrind processes are left unpinned.
 BY_COUNTS = ["--metric", "instructions", "--threshold", COUNT_THRESHOLD, "--cpu-affinity", "none"]
 
 
