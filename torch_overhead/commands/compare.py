@@ -144,7 +144,9 @@ def environ(env):
 @contextlib.contextmanager
 def uninterrupted():
     """Ctrl-C waits for the block to end: asv writes a results file in place, and a write cut
-    short would lose what it held. Within another such block it waits for that one's end."""
+    short would lose what it held. Within another such block it waits for that one's end. A
+    handler, not a blocked signal mask as lib/dashboard.py's swap: a mask holds only the calling
+    thread, and the next round's imports run in pool threads while a wave is saved."""
     if getattr(signal.getsignal(signal.SIGINT), "holds_ctrl_c", False):
         yield
         return
