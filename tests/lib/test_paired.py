@@ -94,3 +94,26 @@ def test_shared_by_round_tells_variants_that_move_together_from_independent_ones
     shared, independent = paired.shared_by_round(_state(apart))
     assert 0.5 * independent < shared < 1.5 * independent
     assert paired.shared_by_round(_state([[0.01, 0.02]])) is None  # one round: nothing to compare
+
+
+def _comparison(rng, offset, rounds=40, variants=8, sd=0.03):
+    """Rounds of independent pairs around a difference between the sides that lasts the comparison."""
+    return _state([[offset + rng.gauss(0, sd) for _ in range(variants)] for _ in range(rounds)])
+
+
+def test_lean_tells_a_lasting_difference_between_the_sides_from_round_to_round_noise():
+    rng = random.Random(4)
+    mean, se = paired.lean(_comparison(rng, 0.02))
+    assert abs(mean - 0.02) < 3 * se and mean / se > 4  # 0.03 / sqrt(8 * 40) = 0.0017 a standard error
+    mean, se = paired.lean(_comparison(rng, 0.0))
+    assert abs(mean) < 3 * se
+    assert paired.lean(_state([[0.01, 0.02], [0.0, 0.01]])) is None  # two rounds: no standard error worth the name
+
+
+def test_between_comparisons_finds_what_the_rounds_do_not_explain():
+    rng = random.Random(5)
+    steady = [paired.lean(_comparison(rng, 0.0)) for _ in range(30)]
+    drawn = [paired.lean(_comparison(rng, rng.gauss(0, 0.01))) for _ in range(30)]
+    assert paired.between_comparisons(steady)[1] < 0.003
+    spread, unexplained = paired.between_comparisons(drawn)
+    assert 0.006 < unexplained < 0.014 and unexplained < spread

@@ -126,23 +126,49 @@ def spreads(pairs_by_variant):
     return out
 
 
+def _round_logs(state):
+    """Each round's log(B/A) of its variants measured on both sides, for the rounds with 2 or more."""
+    out = []
+    for entry in state["rounds"]:
+        got = [math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
+               for v in entry["variants"].values() if "samples" in v["A"] and "samples" in v["B"]]
+        if len(got) > 1:
+            out.append(got)
+    return out
+
+
 def shared_by_round(state):
     """How much of the rounds' spread every variant of a round shares: ``(sd of the round's mean
     log(B/A) over its variants, what that sd would be were the variants independent)``, or None
     under 2 rounds of 2+ variants. A round's lanes fork from one import per side and share what it
     set up (its memory layout, its hash seed); where that moves them, the verdicts of all variants
     err together, not one by one."""
-    means, logs, sizes = [], [], []
-    for entry in state["rounds"]:
-        got = [math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
-               for v in entry["variants"].values() if "samples" in v["A"] and "samples" in v["B"]]
-        if len(got) > 1:
-            means.append(statistics.fmean(got))
-            logs += got
-            sizes.append(len(got))
-    if len(means) < 2:
+    rounds = _round_logs(state)
+    if len(rounds) < 2:
         return None
-    return statistics.stdev(means), statistics.pstdev(logs) / math.sqrt(statistics.fmean(sizes))
+    logs = [x for got in rounds for x in got]
+    return (statistics.stdev(statistics.fmean(got) for got in rounds),
+            statistics.pstdev(logs) / math.sqrt(statistics.fmean(len(got) for got in rounds)))
+
+
+def lean(state):
+    """How far the comparison as a whole leans: ``(the mean over its rounds of a round's mean
+    log(B/A), that mean's standard error from the rounds' spread)``, or None under 3 rounds of 2+
+    variants. Each variant's interval takes its rounds as independent draws; in an A/A comparison
+    a lean many standard errors from 0 is a difference between the sides that lasted the whole
+    comparison, which no interval built from its rounds covers."""
+    means = [statistics.fmean(got) for got in _round_logs(state)]
+    if len(means) < 3:
+        return None
+    return statistics.fmean(means), statistics.stdev(means) / math.sqrt(len(means))
+
+
+def between_comparisons(leans):
+    """From A/A comparisons' ``lean`` figures: ``(sd of their leans, the part of it that their
+    rounds' own spread does not explain)``: what changes from one comparison to the next, for
+    every round of it, sqrt(var(leans) - mean(se^2)), 0 where the rounds explain it all."""
+    spread = statistics.pstdev(m for m, _ in leans)
+    return spread, math.sqrt(max(0.0, spread ** 2 - statistics.fmean(se ** 2 for _, se in leans)))
 
 
 def pairs_of_state(state):
@@ -162,6 +188,7 @@ if __name__ == "__main__":
     import json
     import sys
 
+    leans = []
     for path in sys.argv[1:]:
         with (gzip.open if path.endswith(".gz") else open)(path, "rt") as f:
             state = json.load(f)
@@ -183,3 +210,13 @@ if __name__ == "__main__":
         if shared:
             print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
                   f"{shared[1]:.4f} were they independent")
+        whole = lean(state)
+        if whole:
+            leans.append(whole)
+            print(f"  the whole comparison: mean of the rounds' mean log(B/A) {whole[0]:+.4f} "
+                  f"(B/A {math.exp(whole[0]):.4f}), "
+                  f"{abs(whole[0]) / whole[1]:.1f} standard errors ({whole[1]:.4f}) from 0")
+    if len(leans) > 2:  # meaningful for A/A states only: there every lean's expected value is 0
+        spread, between = between_comparisons(leans)
+        print(f"over {len(leans)} states: sd of their leans {spread:.4f}, of which their rounds leave unexplained "
+              f"{between:.4f} (a lean that lasts a whole comparison, where the states are A/A)")
