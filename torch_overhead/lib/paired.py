@@ -218,5 +218,6 @@ if __name__ == "__main__":
                   f"{abs(whole[0]) / whole[1]:.1f} standard errors ({whole[1]:.4f}) from 0")
     if len(leans) > 2:  # meaningful for A/A states only: there every lean's expected value is 0
         spread, between = between_comparisons(leans)
-        print(f"over {len(leans)} states: sd of their leans {spread:.4f}, of which their rounds leave unexplained "
+        print(f"over {len(leans)} states: mean of their leans {statistics.fmean(m for m, _ in leans):+.4f}, "
+              f"sd {spread:.4f}, of which their rounds leave unexplained "
               f"{between:.4f} (a lean that lasts a whole comparison, where the states are A/A)")
