@@ -215,7 +215,7 @@ if __name__ == "__main__":
             leans.append(whole)
             print(f"  the whole comparison: mean of the rounds' mean log(B/A) {whole[0]:+.4f} "
                   f"(B/A {math.exp(whole[0]):.4f}), "
-                  f"{abs(whole[0]) / whole[1]:.1f} standard errors ({whole[1]:.4f}) from 0")
+                  f"{abs(whole[0]) / whole[1] if whole[1] else math.inf:.1f} standard errors ({whole[1]:.4f}) from 0")
     if len(leans) > 2:  # meaningful for A/A states only: there every lean's expected value is 0
         spread, between = between_comparisons(leans)
         print(f"over {len(leans)} states: mean of their leans {statistics.fmean(m for m, _ in leans):+.4f}, "
