@@ -3,6 +3,7 @@ cheap variant, one round each, then the same command again, reading them from it
 What it must get right is what it runs and how it counts; the H200's figures are in
 docs/paired-comparison.md."""
 
+import json
 import os
 import re
 import subprocess
@@ -52,9 +53,18 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     assert "- rounds: 1 (" in (keep / "aa0-report.md").read_text()  # --max-rounds reaches compare
     assert not os.path.exists(os.path.join(project, "results", "compare-check-compare"))  # throwaway copies
 
-    # Run again with the same folder: every finished comparison is read from it, none run again.
+    assert "; lean " not in out  # one round: no lean to tell
+
+    # Run again with the same folder: every finished comparison is read from it, none run again. Its A/A
+    # state given four rounds of two variants, B/A 1.02, 1.00, 1.01, 1.01: the lean is read from the kept state.
+    kept_state = next(keep.glob("aa0-compare-*.json"))
+    state = json.loads(kept_state.read_text())
+    state["rounds"] = [{"variants": {f"v{k}": {"A": {"samples": [1.0]}, "B": {"samples": [b]}} for k in range(2)}}
+                       for b in (1.02, 1.0, 1.01, 1.01)]
+    kept_state.write_text(json.dumps(state))
     again = check()
     assert again.returncode == 1 and again.stdout.count(", kept") == 3, again.stdout[-3000:] + again.stderr[-3000:]
+    assert re.search(r"^A/A 1: .*, kept; lean \+0\.0099 \(B/A 1\.0100\), ", again.stdout, re.M), again.stdout
     table = lambda text: [line for line in text.splitlines() if line.startswith("layers.")]  # noqa: E731
     assert table(again.stdout) == table(out) and len(table(out)) == 2, again.stdout
     other = check(["--band", "0.03"])  # other settings: nothing of the folder's is mixed in

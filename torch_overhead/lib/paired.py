@@ -171,6 +171,20 @@ def between_comparisons(leans):
     return spread, math.sqrt(max(0.0, spread ** 2 - statistics.fmean(se ** 2 for _, se in leans)))
 
 
+def lean_line(whole):
+    """A ``lean`` as printed: the mean log(B/A), its B/A, and how many standard errors from 0."""
+    mean, se = whole
+    return (f"{mean:+.4f} (B/A {math.exp(mean):.4f}), "
+            f"{abs(mean) / se if se else math.inf:.1f} standard errors ({se:.4f}) from 0")
+
+
+def between_line(leans):
+    """``between_comparisons`` as printed, with the leans' mean (0 expected over A/A states)."""
+    spread, unexplained = between_comparisons(leans)
+    return (f"mean of their leans {statistics.fmean(m for m, _ in leans):+.4f}, sd {spread:.4f}, of which their "
+            f"rounds leave unexplained {unexplained:.4f} (a lean that lasts a whole comparison, where they are A/A)")
+
+
 def pairs_of_state(state):
     """``{variant: [(samples of A, samples of B)]}`` from a compare state file's rounds."""
     out = {}
@@ -213,11 +227,6 @@ if __name__ == "__main__":
         whole = lean(state)
         if whole:
             leans.append(whole)
-            print(f"  the whole comparison: mean of the rounds' mean log(B/A) {whole[0]:+.4f} "
-                  f"(B/A {math.exp(whole[0]):.4f}), "
-                  f"{abs(whole[0]) / whole[1] if whole[1] else math.inf:.1f} standard errors ({whole[1]:.4f}) from 0")
+            print(f"  the whole comparison: mean of the rounds' mean log(B/A) {lean_line(whole)}")
     if len(leans) > 2:  # meaningful for A/A states only: there every lean's expected value is 0
-        spread, between = between_comparisons(leans)
-        print(f"over {len(leans)} states: mean of their leans {statistics.fmean(m for m, _ in leans):+.4f}, "
-              f"sd {spread:.4f}, of which their rounds leave unexplained "
-              f"{between:.4f} (a lean that lasts a whole comparison, where the states are A/A)")
+        print(f"over {len(leans)} states: {between_line(leans)}")

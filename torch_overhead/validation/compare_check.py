@@ -37,7 +37,7 @@ import time
 
 from ..commands.compare import SHARED_CPU_BACKWARD
 from ..lib import main_command
-from ..lib.paired import read_report
+from ..lib.paired import between_line, lean, lean_line, read_report
 from ..lib.suite import settings
 from .gate_sensitivity import INJECT_DIR, INJECT_ITERATIONS_ENV_VAR, loop_instructions, minimum_detectable
 
@@ -59,11 +59,11 @@ def _steal_and_total():
 
 def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
     """One compare in its own project copy, to its end: ``(report rows, seconds, a line on the
-    machine meanwhile, the instruction counts {variant: (side A's, side B's)})``. ``inject``: the fraction
-    side B spins (side A: the same wrapper, spinning 0), or None (A/A); ``iterations``, side B's
-    spin in a counting process. ``args.keep``: a folder to copy its report, output and state
-    (its samples) into, or None; a comparison it holds from an earlier run of the same command is
-    read from there, not run again."""
+    machine meanwhile, the instruction counts {variant: (side A's, side B's)}, its whole lean or
+    None)``. ``inject``: the fraction side B spins (side A: the same wrapper, spinning 0), or None
+    (A/A); ``iterations``, side B's spin in a counting process. ``args.keep``: a folder to copy its
+    report, output and state (its samples) into, or None; a comparison it holds from an earlier run
+    of the same command is read from there, not run again."""
     project = os.path.join(workdir, tag)
     report, log = os.path.join(project, "report.md"), os.path.join(project, "compare.log")
     cmd = [sys.executable, "-m", "torch_overhead", "compare", "--project-root", project, "--device", args.device,
@@ -109,7 +109,15 @@ def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
         with open(done + ".part", "w") as f:
             json.dump({"command": command, "seconds": seconds, "state": state, "counts": counts}, f, indent=1)
         os.replace(done + ".part", done)
-    return read_report(report), seconds, state, counts
+    return read_report(report), seconds, state, counts, _lean(os.path.join(project, ".asv", "compare-*.json"))
+
+
+def _lean(pattern):
+    """The whole lean (``lib.paired.lean``) of the comparison whose state file ``pattern`` matches, or None."""
+    for path in glob.glob(pattern):
+        with open(path) as f:
+            return lean(json.load(f))
+    return None
 
 
 def _kept(keep, tag, command):
@@ -124,7 +132,8 @@ def _kept(keep, tag, command):
         raise SystemExit(f"error: {keep} holds comparisons run with other settings ({tag}); "
                          "give another --keep folder, or the same settings")
     return (read_report(os.path.join(keep, f"{tag}-report.md")), kept["seconds"], kept["state"] + ", kept",
-            {name: tuple(pair) for name, pair in kept["counts"].items()})
+            {name: tuple(pair) for name, pair in kept["counts"].items()},
+            _lean(os.path.join(keep, f"{tag}-compare-*.json")))
 
 
 def _cell(row):
@@ -168,9 +177,12 @@ def main(args):
 def _check(args, workdir, bench):
     print(f"{args.neighbours} busy neighbours; lanes: --jobs {args.jobs} --cpu-affinity {args.cpu_affinity}; "
           f"band 1 +- {args.band}; budget {args.budget_seconds:.0f} s per comparison", flush=True)
-    aa, counts_a = [], {}
+    aa, counts_a, leans = [], {}, []
     for i in range(args.repeats):
-        rows, seconds, state, counts = _run(args, workdir, f"aa{i}", bench, f"A/A {i + 1}")
+        rows, seconds, state, counts, whole = _run(args, workdir, f"aa{i}", bench, f"A/A {i + 1}")
+        if whole:
+            leans.append(whole)
+            state += f"; lean {lean_line(whole)}"
         if i == 0:  # the injection is sized from the first A/A comparison's side A
             counts_a = {name: a for name, (a, _) in counts.items()}
         aa.append((rows, seconds))
@@ -187,8 +199,8 @@ def _check(args, workdir, bench):
             shares = (f"{name} +{100 * iterations * per_iteration / count:.2f}%" for name, count in counts_a.items())
             print(f"counted variants: {iterations:,} loop iterations a call, {per_iteration:.2f} instructions each: "
                   + ", ".join(shares), flush=True)
-        rows, seconds, state, counts = _run(args, workdir, f"injected-{level:g}pc", bench, f"injected {level:g}%",
-                                            level / 100, iterations)
+        rows, seconds, state, counts, _ = _run(args, workdir, f"injected-{level:g}pc", bench,
+                                               f"injected {level:g}%", level / 100, iterations)
         injected[level] = rows, seconds
         print(f"injected {level:g}%: {state}", flush=True)
         if iterations:  # what the spin added where it was counted, against its own count
@@ -234,6 +246,8 @@ def _check(args, workdir, bench):
         print(f"{what:<52} {figure:<40} {met if isinstance(met, str) else 'met' if met else 'NOT met'}")
     for level, (_, seconds) in injected.items():
         print(f"injected {level:g}%: {detected[level]} of {len(measured)} slower, {seconds:.0f} s")
+    if len(leans) > 2:  # not a target: what keeps an A/A "unknown" where its rounds narrow off 1
+        print(f"A/A comparisons' leans (their rounds' mean log B/A), over {len(leans)}: {between_line(leans)}")
     if len(injected) > 1:
         smallest = minimum_detectable(list(injected), flagged, args.band)
         print("smallest change slower in 9 of 10 (and every larger level; not below the band): "
