@@ -17,7 +17,10 @@ In throwaway copies of the project (nothing is recorded in this one), with compa
    of iterations, and each one's share is printed;
 3. with ``--neighbours N``, N unpinned busy processes run throughout: a noisy tenant on demand.
 
-Beside each comparison: its wall time, and the machine's steal time and load average over it.
+Beside each comparison: its wall time, and the machine's steal time and load average over it;
+beside each A/A, its whole lean (``lib.paired.lean``), and over three or more A/A the part of their
+leans that their rounds leave unexplained: not a target, but what keeps an A/A "unknown" where its
+rounds narrow around a ratio off 1.
 With ``--keep DIR``, the same command run again reads the comparisons DIR holds finished and runs
 only the rest: on a machine lent in calls of a few minutes, five A/A comparisons take several calls.
 Exit status 0 when every target is met, else 1. The false alarms are judged over at least 5 A/A
