@@ -30,7 +30,7 @@ DYNAMO_BACKWARD = r"^layers\.DynamoEager\.time_add1\(True, False, True, False\)"
 # Few samples per process, and a budget no loaded CI host spends: each round starts two forkservers.
 QUICK = ["--attribute", "repeat=5", "--attribute", "warmup_time=0.05", "--budget-seconds", "3000"]
 # Beside the gate-sensitivity injection (a spin before every call of what torch.compile
-# returns), a side with BREAK_AOT set fails to compile with backend "aot_eager": one variant crashes.
+# returns), a side with BREAK_AOT=1 fails to compile with backend "aot_eager": one variant crashes.
 # Only in asv's forkserver, which the benchmark processes are forked from, and in the instruction
 # counts' processes: the compiler checks its warm-up runs in `python -c` subprocesses would each
 # import torch again (seconds each).
@@ -41,14 +41,15 @@ if "run_server" in sys.argv or "TORCH_OVERHEAD_LAYOUT_PAD" in os.environ:
     if "run_server" in sys.argv and os.environ.get("HASH_LOG"):  # which side, its seed, and a hash under it
         with open(os.environ["HASH_LOG"], "a") as log:
             log.write(f"{{os.environ['TORCH_OVERHEAD_INJECT_US']}} {{os.environ.get('PYTHONHASHSEED')}} {{hash('add1')}}\\n")
-    if os.environ.get("BREAK_AOT"):
-        import torch
-        _compile = torch.compile
-        def _broken(fn, *args, backend="inductor", **kwargs):
-            if backend == "aot_eager":
-                raise RuntimeError("aot_eager broken on purpose")
-            return _compile(fn, *args, backend=backend, **kwargs)
-        torch.compile = _broken
+    # Both sides wrap torch.compile alike, so that the Eager variant's two sides are set up alike (an A/A
+    # pair); only side B's wrapper, under BREAK_AOT=1, refuses aot_eager.
+    import torch
+    _compile = torch.compile
+    def _maybe_broken(fn, *args, backend="inductor", **kwargs):
+        if backend == "aot_eager" and os.environ.get("BREAK_AOT") == "1":
+            raise RuntimeError("aot_eager broken on purpose")
+        return _compile(fn, *args, backend=backend, **kwargs)
+    torch.compile = _maybe_broken
 """
 
 
@@ -90,7 +91,8 @@ def injected(tmp_path_factory):
                       "--max-rounds", "6",
                       "--env-a", "TORCH_OVERHEAD_INJECT_US=0", "--env-b", "TORCH_OVERHEAD_INJECT_US=2000",
                       "--env-a", "TORCH_OVERHEAD_INJECT_ITERATIONS=0", "--env-b", "TORCH_OVERHEAD_INJECT_ITERATIONS=2000",
-                      "--env-b", "BREAK_AOT=1", "--report", report, "--pairing", "simultaneous", "--jobs", "2",
+                      "--env-a", "BREAK_AOT=0", "--env-b", "BREAK_AOT=1",
+                      "--report", report, "--pairing", "simultaneous", "--jobs", "2",
                       "--cpu-affinity", "0,1")
     env = dict(env_for(project, str(site)), HASH_LOG=os.path.join(project, "hash.log"))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=2400)
