@@ -101,23 +101,25 @@ def _run(args, workdir, tag, bench, what, inject=None, iterations=0):
             raise SystemExit(f"error: {what}: compare exited {status}:\n{f.read()[-3000:]}")
     state = (f"{seconds:.0f} s; steal {100 * (steal1 - steal0) / max(total1 - total0, 1):.1f}%, "
              f"load {os.getloadavg()[0]:.1f}")
-    counts = {}
+    counts, whole = {}, None
     for path in glob.glob(os.path.join(project, ".asv", "compare-*.json")):
         with open(path) as f:
-            for name, got in json.load(f).get("counts", {}).items():
-                if got.get("A", {}).get("value") and got.get("B", {}).get("value"):
-                    counts[name] = got["A"]["value"], got["B"]["value"]
+            saved = json.load(f)
+        whole = lean(saved)
+        for name, got in saved.get("counts", {}).items():
+            if got.get("A", {}).get("value") and got.get("B", {}).get("value"):
+                counts[name] = got["A"]["value"], got["B"]["value"]
     if args.keep:  # written last, whole or not at all: its presence says the comparison finished
         done = os.path.join(args.keep, f"{tag}-done.json")
         with open(done + ".part", "w") as f:
             json.dump({"command": command, "seconds": seconds, "state": state, "counts": counts}, f, indent=1)
         os.replace(done + ".part", done)
-    return read_report(report), seconds, state, counts, _lean(os.path.join(project, ".asv", "compare-*.json"))
+    return read_report(report), seconds, state, counts, whole
 
 
-def _lean(pattern):
-    """The whole lean (``lib.paired.lean``) of the comparison whose state file ``pattern`` matches, or None."""
-    for path in glob.glob(pattern):
+def _kept_lean(keep, tag):
+    """The whole lean (``lib.paired.lean``) of a kept comparison, from its state file, or None."""
+    for path in glob.glob(os.path.join(keep, f"{tag}-compare-*.json")):
         with open(path) as f:
             return lean(json.load(f))
     return None
@@ -136,7 +138,7 @@ def _kept(keep, tag, command):
                          "give another --keep folder, or the same settings")
     return (read_report(os.path.join(keep, f"{tag}-report.md")), kept["seconds"], kept["state"] + ", kept",
             {name: tuple(pair) for name, pair in kept["counts"].items()},
-            _lean(os.path.join(keep, f"{tag}-compare-*.json")))
+            _kept_lean(keep, tag))
 
 
 def _cell(row):
