@@ -10,6 +10,7 @@ import concurrent.futures
 import glob
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -367,8 +368,8 @@ def test_ctrl_c_while_a_wave_s_servers_close_keeps_the_wave(tmp_path, monkeypatc
     class Servers:  # a wave's servers, no interpreter started; the first close sends the Ctrl-C
         hash_seed = "7"
 
-        def __init__(self, *args):
-            pass
+        def __init__(self, sides, *args):
+            self.order = sides[::-1]
 
         def ready(self):
             return None
@@ -395,7 +396,57 @@ def test_ctrl_c_while_a_wave_s_servers_close_keeps_the_wave(tmp_path, monkeypatc
     with open(path) as f:
         kept = json.load(f)["rounds"]
     assert [entry["round"] for entry in kept] == [1] and kept[0]["hash_seed"] == "7" and kept[0]["seconds"] > 0
+    assert kept[0]["first"] == "B"  # the side the wave's servers started first
     assert saved == [conf.results_dir] * 2
+
+
+def test_which_side_starts_first_is_drawn_for_each_round(monkeypatch):
+    """A round's servers start in the order it drew, and each pair submits its processes in that
+    order: over rounds, each side goes first (a fixed first side would carry its start through the
+    whole comparison)."""
+    started, submitted = [], []
+
+    class SideServers:  # one side's interpreter, none started
+        def __init__(self, env, root, lane_envs):
+            started.append(env)
+            self.server_proc, self.lanes = types.SimpleNamespace(pid=0), [types.SimpleNamespace(preimport=lambda: None)]
+
+        def close(self):
+            pass
+
+    def run_benchmark(benchmark, spawner, **kwargs):
+        submitted.append(spawner)
+        return {}
+
+    class InOrder:  # the pair's two threads, run one after the other in the order submitted
+        def __init__(self, workers):
+            pass
+
+        def map(self, fn, items):
+            return [fn(item) for item in items]
+
+        def shutdown(self, wait):
+            pass
+
+    monkeypatch.setattr(compare, "SideServers", SideServers)
+    monkeypatch.setattr(compare, "run_benchmark", run_benchmark)
+    sides = [types.SimpleNamespace(label=label, env=label, process_env={}, python="python") for label in "AB"]
+    conf = types.SimpleNamespace(benchmark_dir="benchmarks")
+    firsts = []
+    for seed in range(8):
+        started.clear(), submitted.clear()
+        servers = compare.RoundServers(sides, [compare.Lane([0])], conf, True, [], "independent", random.Random(seed))
+        with monkeypatch.context() as pair:
+            pair.setattr(compare.concurrent.futures, "ThreadPoolExecutor", InOrder)
+            compare.run_at_once(None, 0, servers.order, servers.spawners[0], servers.barriers[0], {},
+                                random.Random(0))
+        first = servers.order[0].label
+        other = "B" if first == "A" else "A"
+        assert started == [first, other]
+        assert submitted == [servers.spawners[0][first], servers.spawners[0][other]]
+        firsts.append(first)
+        servers.close()
+    assert set(firsts) == {"A", "B"}, firsts  # seeds 0-7 of random.Random draw both
 
 
 @pytest.mark.parametrize("args, message", [

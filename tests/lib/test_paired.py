@@ -79,10 +79,13 @@ def test_spread_and_the_rounds_it_costs():
     assert paired.rounds_needed(0.02, 0.02) <= 5
 
 
-def _state(offsets):
-    """A compare state whose rounds hold one pair a variant, B = A * exp(offset)."""
+def _state(offsets, waves=None, firsts=None):
+    """A compare state whose rounds hold one pair a variant, B = A * exp(offset); each round a wave of
+    its own unless ``waves`` gives each round's wave, and ``firsts`` the side each started first."""
     return {"rounds": [{"variants": {f"v{k}": {"A": {"samples": [1.0]}, "B": {"samples": [math.exp(x)]}}
-                                     for k, x in enumerate(row)}} for row in offsets]}
+                                     for k, x in enumerate(row)},
+                        "started": str(waves[i] if waves else i),
+                        **({"first": firsts[i]} if firsts else {})} for i, row in enumerate(offsets)]}
 
 
 def test_shared_by_round_tells_variants_that_move_together_from_independent_ones():
@@ -108,6 +111,28 @@ def test_lean_tells_a_lasting_difference_between_the_sides_from_round_to_round_n
     mean, se = paired.lean(_comparison(rng, 0.0))
     assert abs(mean) < 3 * se
     assert paired.lean(_state([[0.01, 0.02], [0.0, 0.01]])) is None  # two rounds: no standard error worth the name
+
+
+def test_lean_takes_the_rounds_of_one_wave_as_one_draw():
+    """Rounds run in one wave fork from its servers and lean together: the lean's standard error
+    comes from the waves' spread, as many draws as waves, not rounds."""
+    offsets = [0.03, -0.01, 0.01]  # three waves of four rounds, each round its wave's offset
+    state = _state([[x, x] for x in offsets for _ in range(4)], waves=[w for w in range(3) for _ in range(4)])
+    mean, se = paired.lean(state)
+    assert math.isclose(mean, 0.01, abs_tol=1e-9)
+    assert math.isclose(se, statistics.stdev(offsets) / math.sqrt(3))  # twice what 12 rounds would claim
+
+
+def test_lean_by_first_splits_the_waves_by_the_side_started_first():
+    rng = random.Random(6)
+    firsts = [rng.choice("AB") for _ in range(40)]
+    moved = _state([[(0.02 if f == "A" else -0.02) + rng.gauss(0, 0.03) for _ in range(8)] for f in firsts],
+                   firsts=firsts)
+    split = paired.lean_by_first(moved)
+    (a, se_a), (b, se_b) = split["A"], split["B"]
+    assert abs(a - 0.02) < 3 * se_a and abs(b + 0.02) < 3 * se_b and (a - b) / math.hypot(se_a, se_b) > 4
+    assert paired.lean_by_first(_state([[0.0, 0.01]] * 40)) is None  # not recorded (before 2026-12-07)
+    assert paired.lean_by_first(_state([[0.0, 0.01]] * 5, firsts="AABBB")) is None  # two waves of A: too few
 
 
 def test_between_comparisons_finds_what_the_rounds_do_not_explain():

@@ -56,11 +56,11 @@ def test_runs_the_a_a_and_the_injected_comparison_and_prints_the_four_figures(tm
     assert "; lean " not in out  # one round: no lean to tell
 
     # Run again with the same folder: every finished comparison is read from it, none run again. Its A/A
-    # state given four rounds of two variants, B/A 1.02, 1.00, 1.01, 1.01: the lean is read from the kept state.
+    # state given four rounds (a wave each) of two variants, B/A 1.02, 1.00, 1.01, 1.01: the lean is read from the kept state.
     kept_state = next(keep.glob("aa0-compare-*.json"))
     state = json.loads(kept_state.read_text())
-    state["rounds"] = [{"variants": {f"v{k}": {"A": {"samples": [1.0]}, "B": {"samples": [b]}} for k in range(2)}}
-                       for b in (1.02, 1.0, 1.01, 1.01)]
+    state["rounds"] = [{"variants": {f"v{k}": {"A": {"samples": [1.0]}, "B": {"samples": [b]}} for k in range(2)},
+                        "started": f"wave {i}"} for i, b in enumerate((1.02, 1.0, 1.01, 1.01))]
     kept_state.write_text(json.dumps(state))
     again = check()
     assert again.returncode == 1 and again.stdout.count(", kept") == 3, again.stdout[-3000:] + again.stderr[-3000:]

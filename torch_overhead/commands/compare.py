@@ -326,7 +326,7 @@ def run_wave(first, todo, reps, sides, lanes, servers, extra_params, rng, append
         for r, (name, benchmark, idx) in tasks[k::len(lanes)]:
             params = extra_params if lane.cpus is None else dict(extra_params, cpu_affinity=lane.cpus)
             got, ran = (run_back_to_back(benchmark, idx, sides, spawners, params, draws[k]) if barrier is None
-                        else run_at_once(benchmark, idx, sides, spawners, barrier, params, draws[k]))
+                        else run_at_once(benchmark, idx, servers.order, spawners, barrier, params, draws[k]))
             out.append((r, name, dict(got, lane=k), ran))
         return out
 
@@ -357,11 +357,12 @@ def run_back_to_back(benchmark, idx, sides, spawners, extra_params, rng):
 def run_at_once(benchmark, idx, sides, spawners, barrier, extra_params, rng):
     """As ``run_back_to_back``, both processes started together, one thread each (Duet
     benchmarking): a slow spell of the host lands on both. Given two CPUs, each side gets one, at
-    random; given one, they share it. They start sampling together (``common.pair_barrier``).
+    random; given one, they share it. ``sides`` in the order their processes are submitted (the
+    round's ``RoundServers.order``). They start sampling together (``common.pair_barrier``).
     The state records each side's CPU and each process's start and end (Unix time)."""
     cpus = extra_params.get("cpu_affinity")
     drawn = rng.sample(cpus, 2) if len(cpus or []) == 2 else (cpus or [None]) * 2
-    placed = {side.label: cpu for side, cpu in zip(sides, drawn)}
+    placed = {side.label: cpu for side, cpu in sorted(zip(sides, drawn), key=lambda pair: pair[0].label)}
     wall_clock = {}
 
     def one(side):
@@ -661,7 +662,7 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
     try:
         for side in sides:
             side.results = open_results(side, conf, repo)
-        upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed)
+        upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed, rng)
         while not stop():
             if not told and stop(while_counting=False):
                 print(f"budget of {args.budget_seconds:.0f} s spent; more rounds while the instruction counts run",
@@ -680,7 +681,7 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
                 print(f"error: {failed}", file=sys.stderr)
                 return 2
             if not (args.max_rounds and done + reps >= args.max_rounds):
-                upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed)
+                upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed, rng)
             entries = run_wave(done + 1, todo, reps, sides, lanes, servers, extra_params, rng, done > 0)
             # Ctrl-C held back from the wave's end until it is saved: one while its servers
             # close would drop rounds already run.
@@ -689,6 +690,7 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
                 wave_seconds = time.perf_counter() - began
                 for entry in entries:
                     entry["seconds"] = wave_seconds / len(entries)
+                    entry["first"] = servers.order[0].label
                     if servers.hash_seed:
                         entry["hash_seed"] = servers.hash_seed
                 for side in sides:
@@ -730,15 +732,20 @@ class RoundServers:
     get one PYTHONHASHSEED, drawn for the round (inherited by every process forked from them; a
     side's own --env setting of it wins): the hash seed alone moves a compiled add1's instructions
     per call (docs/paired-comparison.md), a shift that would otherwise land on one side of the
-    pair, in every lane of the round at once."""
+    pair, in every lane of the round at once. Which side's interpreter starts first, and whose
+    process each pair submits first, is drawn afresh for each round (``order``, recorded in the state
+    as ``first``): a side that always went first would carry whatever that start gives it through the
+    whole comparison, where the noisy states' A/A comparisons leaned one way in both halves
+    (docs/paired-comparison.md, "A comparison's own lean")."""
 
-    def __init__(self, sides, lanes, conf, simultaneous, spare_cpus, hash_seed):
+    def __init__(self, sides, lanes, conf, simultaneous, spare_cpus, hash_seed, rng):
         self.hash_seed = str(random.SystemRandom().randrange(1, 2 ** 32)) if hash_seed == "common" else None
+        self.order = rng.sample(sides, len(sides))  # see the class's docstring: which side goes first
         seeded = {"PYTHONHASHSEED": self.hash_seed} if self.hash_seed else {}
         self.barriers = [tempfile.mkdtemp(prefix="torch-overhead-pair-") if simultaneous else None for _ in lanes]
         lane_envs = [{} if b is None else {settings.PAIR_BARRIER_ENV_VAR: b} for b in self.barriers]
         self.sides = []
-        for side in sides:
+        for side in self.order:
             # Ctrl-C held back: a server started but not yet kept would never be closed, and its
             # output reader thread would keep this process from exiting.
             with uninterrupted(), environ(dict(side.process_env, **seeded)):

@@ -126,15 +126,31 @@ def spreads(pairs_by_variant):
     return out
 
 
+def _logs(entry):
+    """A round's log(B/A) of its variants measured on both sides."""
+    return [math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
+            for v in entry["variants"].values() if "samples" in v["A"] and "samples" in v["B"]]
+
+
 def _round_logs(state):
     """Each round's log(B/A) of its variants measured on both sides, for the rounds with 2 or more."""
-    out = []
+    return [got for got in map(_logs, state["rounds"]) if len(got) > 1]
+
+
+def _wave_means(state, first=None):
+    """Each wave's mean log(B/A) over the variants of its rounds, for the waves with 2 or more (only
+    those whose servers started side ``first`` first, if given). The rounds of one wave (one
+    ``started``) fork from the same servers and lean together, so a wave is the unit that varies
+    independently, not a round."""
+    waves = {}
     for entry in state["rounds"]:
-        got = [math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
-               for v in entry["variants"].values() if "samples" in v["A"] and "samples" in v["B"]]
-        if len(got) > 1:
-            out.append(got)
-    return out
+        if first is None or entry.get("first") == first:
+            waves.setdefault(entry["started"], []).extend(_logs(entry))
+    return [statistics.fmean(got) for got in waves.values() if len(got) > 1]
+
+
+def _mean_se(means):
+    return (statistics.fmean(means), statistics.stdev(means) / math.sqrt(len(means))) if len(means) > 2 else None
 
 
 def shared_by_round(state):
@@ -152,15 +168,20 @@ def shared_by_round(state):
 
 
 def lean(state):
-    """How far the comparison as a whole leans: ``(the mean over its rounds of a round's mean
-    log(B/A), that mean's standard error from the rounds' spread)``, or None under 3 rounds of 2+
-    variants. Each variant's interval takes its rounds as independent draws; in an A/A comparison
-    a lean many standard errors from 0 is a difference between the sides that lasted the whole
-    comparison, which no interval built from its rounds covers."""
-    means = [statistics.fmean(got) for got in _round_logs(state)]
-    if len(means) < 3:
-        return None
-    return statistics.fmean(means), statistics.stdev(means) / math.sqrt(len(means))
+    """How far the comparison as a whole leans: ``(the mean over its waves of a wave's mean
+    log(B/A), that mean's standard error from the waves' spread)``, or None under 3 waves of 2+
+    variant-pairs. Each variant's interval takes its rounds as independent draws; in an A/A
+    comparison a lean many standard errors from 0 is a difference between the sides that lasted
+    longer than a wave, which no interval built from its rounds covers."""
+    return _mean_se(_wave_means(state))
+
+
+def lean_by_first(state):
+    """``{side: lean}`` over the waves whose servers started that side first (the state's ``first``,
+    drawn each wave since 2026-12-07), or None where it is not recorded or a side has under 3 such
+    waves. If going first moved a side, the two leans differ by more than their standard errors."""
+    split = {side: _mean_se(_wave_means(state, side)) for side in "AB"}
+    return split if all(split.values()) else None
 
 
 def between_comparisons(leans):
@@ -227,6 +248,11 @@ if __name__ == "__main__":
         whole = lean(state)
         if whole:
             leans.append(whole)
-            print(f"  the whole comparison: mean of the rounds' mean log(B/A) {lean_line(whole)}")
+            print(f"  the whole comparison: mean of the waves' mean log(B/A) {lean_line(whole)}")
+        split = lean_by_first(state)
+        if split:
+            (a, se_a), (b, se_b) = split["A"], split["B"]
+            print(f"  by the side whose servers started first: A {lean_line(split['A'])}; B {lean_line(split['B'])}; "
+                  f"apart by {abs(a - b) / math.hypot(se_a, se_b):.1f} standard errors")
     if len(leans) > 2:  # meaningful for A/A states only: there every lean's expected value is 0
         print(f"over {len(leans)} states: {between_line(leans)}")
