@@ -143,9 +143,9 @@ def parse(argv):
     p.add_argument("--env-b", action="append", metavar="KEY=VALUE", help="as --env-a, for side B")
     p.add_argument("--bench", action="append", metavar="REGEX",
                    help="select benchmark variants, as run --bench (default: the headline's variants)")
-    p.add_argument("--band", type=float, default=0.02,
+    p.add_argument("--band", type=float, default=paired.BAND,
                    help="same: the ratio's interval lies within 1 +- band; slower/faster: wholly beyond it "
-                        "(default 0.02)")
+                        f"(default {paired.BAND})")
     p.add_argument("--budget-seconds", type=float, default=300,
                    help="stop adding rounds after this many seconds, or when the instruction counts are done "
                         "if later (default 300); rerun to add more")
@@ -254,7 +254,7 @@ def parse(argv):
                         "the smallest change detected")
     p.add_argument("--budget-seconds", type=float, default=300, help="compare's budget, per comparison")
     p.add_argument("--max-rounds", type=int, help="compare's --max-rounds, per comparison")
-    p.add_argument("--band", type=float, default=0.02, help="compare's --band")
+    p.add_argument("--band", type=float, default=paired.BAND, help="compare's --band")
     p.add_argument("--neighbours", type=int, default=0, help="unpinned busy processes run meanwhile: a noisy state")
     p.add_argument("--bench", action="append", metavar="REGEX", help="as compare's (default: the headline's variants)")
     p.add_argument("--keep", metavar="DIR", help="copy each comparison's report and output into DIR; run "

@@ -57,6 +57,22 @@ def test_simulated_a_a_comparisons_rarely_claim_a_change():
     assert wrong <= 20
 
 
+def test_rounds_of_one_wave_count_once_in_the_interval():
+    """Eight waves of five rounds, each wave's rounds sharing an offset (sd 0.03; 0.01 their own):
+    taken as 40 independent rounds the 95% interval misses the true ratio 1 in about two of five
+    comparisons; as eight draws, one a wave, in about one of twenty."""
+    rng = random.Random(7)
+    missed = {"rounds": 0, "waves": 0}
+    for _ in range(200):
+        offsets = [rng.gauss(0, 0.03) for _ in range(8)]
+        pairs = [([1.0], [math.exp(x + rng.gauss(0, 0.01))]) for x in offsets for _ in range(5)]
+        for how, waves in (("rounds", None), ("waves", [w for w in range(8) for _ in range(5)])):
+            s = paired.summarize(pairs, 0.02, waves=waves)
+            missed[how] += not s["low"] <= 1 <= s["high"]
+            assert s["rounds"] == 40 and s["waves"] == (8 if waves else 40)
+    assert missed["rounds"] > 60 and missed["waves"] <= 20, missed
+
+
 def test_simulated_large_change_is_slower_and_ratio_is_near_it():
     rng = random.Random(2)
     summary = paired.summarize(_rounds(rng, 12, 1.5), 0.02)
@@ -133,6 +149,24 @@ def test_lean_by_first_splits_the_waves_by_the_side_started_first():
     assert abs(a - 0.02) < 3 * se_a and abs(b + 0.02) < 3 * se_b and (a - b) / math.hypot(se_a, se_b) > 4
     assert paired.lean_by_first(_state([[0.0, 0.01]] * 40)) is None  # not recorded (before 2026-12-07)
     assert paired.lean_by_first(_state([[0.0, 0.01]] * 5, firsts="AABBB")) is None  # two waves of A: too few
+
+
+def test_halves_tell_a_lean_of_minutes_from_one_lasting_the_comparison():
+    rng = random.Random(8)
+    turning = _state([[(0.02 if i < 20 else -0.02) + rng.gauss(0, 0.01) for _ in range(4)] for i in range(40)])
+    (first, se1), (second, se2) = paired.halves(turning)
+    assert abs(first - 0.02) < 3 * se1 and abs(second + 0.02) < 3 * se2 and abs(paired.lean(turning)[0]) < 0.005
+    lasting = [paired.halves(_comparison(rng, x)) for x in (0.02, -0.02, 0.01, -0.01)]
+    correlation = float(paired.halves_line(lasting).split("correlation ")[1].split()[0])
+    assert correlation > 0.8  # both halves of each lean its way
+    assert paired.halves(_state([[0.0, 0.01]] * 7)) is None  # under 8 waves
+
+
+def test_first_effect_weighs_each_comparison_by_its_standard_error():
+    splits = [{"A": (0.01, 0.003), "B": (-0.01, 0.004)}, {"A": (0.0, 0.03), "B": (0.0, 0.04)}]
+    effect, se = paired.first_effect(splits)
+    assert math.isclose(se, 1 / math.sqrt(1 / 0.005 ** 2 + 1 / 0.05 ** 2))
+    assert math.isclose(effect, 0.02 * (1 / 0.005 ** 2) / (1 / 0.005 ** 2 + 1 / 0.05 ** 2))  # the noisy one counts little
 
 
 def test_between_comparisons_finds_what_the_rounds_do_not_explain():

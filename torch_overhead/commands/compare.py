@@ -272,7 +272,7 @@ def outcome(res, idx):
 
 def status_of(name, rounds, band, estimator):
     """``(summary or None, note)`` for one variant from the state's rounds."""
-    pairs = []
+    pairs, waves = [], []
     for entry in rounds:
         got = entry["variants"].get(name)
         if got is None:
@@ -283,7 +283,8 @@ def status_of(name, rounds, band, estimator):
             if "skipped" in got[label]:
                 return None, f"n/a: {got[label]['skipped']}"
         pairs.append((got["A"]["samples"], got["B"]["samples"]))
-    return paired.summarize(pairs, band, estimator), ""
+        waves.append(entry["started"])
+    return paired.summarize(pairs, band, estimator, waves=waves), ""
 
 
 def undecided(names, rounds, band, estimator):
@@ -400,7 +401,7 @@ def fmt_us(seconds):
 
 def fmt_interval(summary):
     if summary["low"] is None:
-        return "(too few rounds)"
+        return "(too few waves)"
     return f"[{summary['low']:.3f}, {summary['high']:.3f}]"
 
 
@@ -466,7 +467,8 @@ def write_report(path, rows, sides, args, state, device):
     lines += [
         f"- rounds: {len(rounds)} ({sum(r['seconds'] for r in rounds):.0f} s of benchmark processes); "
         f"per process: the {args.estimator} of its samples; ratio B/A: Hodges-Lehmann estimate, "
-        f"{paired.CONFIDENCE:.0%} signed-rank interval; band: 1 +- {args.band}; pairing: {args.pairing}; "
+        f"{paired.CONFIDENCE:.0%} signed-rank interval over waves (a variant's rounds of one wave, forked from "
+        f"the same servers, count once, their mean log(B/A)); band: 1 +- {args.band}; pairing: {args.pairing}; "
         f"hash seed: {args.hash_seed}",
         "", "| variant | rounds | A (us) | B (us) | B/A | interval | verdict |", "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -483,7 +485,8 @@ def write_report(path, rows, sides, args, state, device):
     lines += ["", "Order of the two sides per round and variant (A first or B first):" if args.pairing == "back-to-back"
               else "CPU of each side per round and variant (both sides at once):", ""]
     for entry in rounds:
-        lines.append(f"- round {entry['round']}: " + ", ".join(placement(v) for v in entry["variants"].values()))
+        lines.append(f"- round {entry['round']}: " + ", ".join(placement(v) for v in entry["variants"].values())
+                     + (f"; side {entry['first']} started first" if "first" in entry else ""))
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -16,6 +16,7 @@ import re
 import statistics
 
 CONFIDENCE = 0.95  # two-sided coverage of every interval
+BAND = 0.02  # compare's default: a ratio within 1 +- 2% is "same"
 ESTIMATORS = {
     # A process's samples -> one number. Which one represents the call is decided by
     # measurement (docs/paired-comparison.md); the state keeps every sample, so each can be redone.
@@ -90,15 +91,22 @@ def verdict(low, high, band):
     return "unknown"
 
 
-def summarize(pairs, band, estimator="median", confidence=CONFIDENCE):
+def summarize(pairs, band, estimator="median", confidence=CONFIDENCE, waves=None):
     """One variant's figures from its rounds, each ``(samples of A's process, samples of B's)``:
-    ``{"rounds", "ratio", "low", "high", "verdict", "a", "b"}`` (ratio B/A and its interval;
-    a and b: the median over rounds of each side's per-process estimate, in the samples' unit)."""
+    ``{"rounds", "waves", "ratio", "low", "high", "verdict", "a", "b"}`` (ratio B/A and its interval;
+    a and b: the median over rounds of each side's per-process estimate, in the samples' unit).
+    ``waves``: each round's wave. The rounds of one wave fork from the same servers and land
+    together (docs/paired-comparison.md, "Rounds of one wave"), so their mean log(B/A) is one draw
+    of the interval, not each round; without ``waves`` every round is a draw of its own."""
     a = [estimate(sa, estimator) for sa, _ in pairs]
     b = [estimate(sb, estimator) for _, sb in pairs]
-    centre, low, high = interval([math.log(y / x) for x, y in zip(a, b)], confidence)
+    logs = [math.log(y / x) for x, y in zip(a, b)]
+    grouped = {}
+    for key, log in zip(waves if waves is not None else range(len(logs)), logs):
+        grouped.setdefault(key, []).append(log)
+    centre, low, high = interval([statistics.fmean(got) for got in grouped.values()], confidence)
     back = lambda v: None if v is None else math.exp(v)  # noqa: E731
-    return {"rounds": len(pairs), "ratio": back(centre), "low": back(low), "high": back(high),
+    return {"rounds": len(pairs), "waves": len(grouped), "ratio": back(centre), "low": back(low), "high": back(high),
             "verdict": verdict(back(low), back(high), band),
             "a": statistics.median(a) if a else None, "b": statistics.median(b) if b else None}
 
@@ -184,10 +192,38 @@ def lean_by_first(state):
     return split if all(split.values()) else None
 
 
+def halves(state):
+    """``(lean of the first half of the waves, lean of the second half)``, or None under 8 waves: a
+    difference between the sides that lasts the whole comparison leans both halves alike, one that
+    lasts minutes need not."""
+    means = _wave_means(state)
+    if len(means) < 8:
+        return None
+    return _mean_se(means[:len(means) // 2]), _mean_se(means[len(means) // 2:])
+
+
+def halves_line(pairs):
+    """Over A/A states' ``halves``: how alike each comparison's two halves leaned (0 expected for each)."""
+    first, second = [m for (m, _), _ in pairs], [m for _, (m, _) in pairs]
+    product = statistics.fmean(x * y for x, y in zip(first, second))
+    scale = math.sqrt(statistics.fmean(x * x for x in first) * statistics.fmean(y * y for y in second))
+    return (f"mean product of their halves' leans {product:+.6f}, correlation {product / scale if scale else 0:+.2f} "
+            f"(near 1: a lean lasting the whole comparison; near 0: leans of minutes)")
+
+
+def first_effect(splits):
+    """Over states' ``lean_by_first``: ``(lean with A first - lean with B first, its standard error)``,
+    weighted by each state's own standard error; the side started second reads slower where it is
+    positive. The difference cancels what differs between the builds, so A/B states count too."""
+    diffs = [(a - b, math.hypot(se_a, se_b)) for (a, se_a), (b, se_b) in ((s["A"], s["B"]) for s in splits)]
+    weights = [1 / se ** 2 for _, se in diffs]
+    return sum(d * w for (d, _), w in zip(diffs, weights)) / sum(weights), 1 / math.sqrt(sum(weights))
+
+
 def between_comparisons(leans):
     """From A/A comparisons' ``lean`` figures: ``(sd of their leans, the part of it that their
-    rounds' own spread does not explain)``: what changes from one comparison to the next, for
-    every round of it, sqrt(var(leans) - mean(se^2)), 0 where the rounds explain it all."""
+    waves' own spread does not explain)``: what changes from one comparison to the next, or over
+    minutes of it, sqrt(var(leans) - mean(se^2)), 0 where the waves explain it all."""
     spread = statistics.pstdev(m for m, _ in leans)
     return spread, math.sqrt(max(0.0, spread ** 2 - statistics.fmean(se ** 2 for _, se in leans)))
 
@@ -203,7 +239,7 @@ def between_line(leans):
     """``between_comparisons`` as printed, with the leans' mean (0 expected over A/A states)."""
     spread, unexplained = between_comparisons(leans)
     return (f"mean of their leans {statistics.fmean(m for m, _ in leans):+.4f}, sd {spread:.4f}, of which their "
-            f"rounds leave unexplained {unexplained:.4f} (a lean that lasts a whole comparison, where they are A/A)")
+            f"waves leave unexplained {unexplained:.4f} (a lean that lasts longer than a wave, where they are A/A)")
 
 
 def pairs_of_state(state):
@@ -223,7 +259,7 @@ if __name__ == "__main__":
     import json
     import sys
 
-    leans = []
+    leans, both, splits = [], [], []
     for path in sys.argv[1:]:
         with (gzip.open if path.endswith(".gz") else open)(path, "rt") as f:
             state = json.load(f)
@@ -245,14 +281,35 @@ if __name__ == "__main__":
         if shared:
             print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
                   f"{shared[1]:.4f} were they independent")
+        by_wave = {}  # each variant's pairs and their waves, for its verdict both ways
+        for entry in rounds:
+            for name, got in entry["variants"].items():
+                if "samples" in got["A"] and "samples" in got["B"]:
+                    by_wave.setdefault(name, ([], []))[0].append((got["A"]["samples"], got["B"]["samples"]))
+                    by_wave[name][1].append(entry["started"])
+        for how, as_waves in (("over waves", True), ("each round a draw of its own (before 2026-12-07)", False)):
+            got = [summarize(p, BAND, waves=w if as_waves else None)["verdict"] for p, w in by_wave.values()]
+            print(f"  verdicts at band {BAND}, interval {how}: "
+                  + ", ".join(f"{got.count(v)} {v}" for v in VERDICTS if got.count(v)))
         whole = lean(state)
         if whole:
             leans.append(whole)
             print(f"  the whole comparison: mean of the waves' mean log(B/A) {lean_line(whole)}")
+        parts = halves(state)
+        if parts:
+            both.append(parts)
+            print(f"  its halves: first {lean_line(parts[0])}; second {lean_line(parts[1])}")
         split = lean_by_first(state)
         if split:
+            splits.append(split)
             (a, se_a), (b, se_b) = split["A"], split["B"]
             print(f"  by the side whose servers started first: A {lean_line(split['A'])}; B {lean_line(split['B'])}; "
                   f"apart by {abs(a - b) / math.hypot(se_a, se_b):.1f} standard errors")
     if len(leans) > 2:  # meaningful for A/A states only: there every lean's expected value is 0
         print(f"over {len(leans)} states: {between_line(leans)}")
+    if len(splits) > 1:
+        effect, se = first_effect(splits)
+        print(f"over the {len(splits)} states with the first side drawn: lean with A first - lean with B first "
+              f"{effect:+.4f}, {abs(effect) / se:.1f} standard errors ({se:.4f}) from 0")
+    if len(both) > 2:
+        print(f"over the {len(both)} states of 8+ waves: {halves_line(both)}")

@@ -19,7 +19,7 @@ In throwaway copies of the project (nothing is recorded in this one), with compa
 
 Beside each comparison: its wall time, and the machine's steal time and load average over it;
 beside each A/A, its whole lean (``lib.paired.lean``), and over three or more A/A the part of their
-leans that their rounds leave unexplained: not a target, but what keeps an A/A "unknown" where its
+leans that their waves leave unexplained: not a target, but what keeps an A/A "unknown" where its
 rounds narrow around a ratio off 1.
 With ``--keep DIR``, the same command run again reads the comparisons DIR holds finished and runs
 only the rest: on a machine lent in calls of a few minutes, five A/A comparisons take several calls.
@@ -252,7 +252,7 @@ def _check(args, workdir, bench):
     for level, (_, seconds) in injected.items():
         print(f"injected {level:g}%: {detected[level]} of {len(measured)} slower, {seconds:.0f} s")
     if len(leans) > 2:  # not a target: what keeps an A/A "unknown" where its rounds narrow off 1
-        print(f"A/A comparisons' leans (their rounds' mean log B/A), over {len(leans)}: {between_line(leans)}")
+        print(f"A/A comparisons' leans (their waves' mean log B/A), over {len(leans)}: {between_line(leans)}")
     if len(injected) > 1:
         smallest = minimum_detectable(list(injected), flagged, args.band)
         print("smallest change slower in 9 of 10 (and every larger level; not below the band): "
