@@ -84,10 +84,11 @@ def test_spread_and_the_rounds_it_costs():
     """The spread is the sd of the per-round log-ratios; the rounds a band needs grow as its square."""
     state = {"rounds": [
         {"variants": {"v": {"A": {"samples": [1.0]}, "B": {"samples": [b]}},
-                      "broken": {"A": {"samples": [1.0]}, "B": {"error": "RuntimeError"}}}}
-        for b in (1.1, 0.9, 1.0)]}
+                      "broken": {"A": {"samples": [1.0]}, "B": {"error": "RuntimeError"}}}, "started": wave}
+        for b, wave in ((1.1, "w1"), (0.9, "w1"), (1.0, "w2"))]}
     pairs = paired.pairs_of_state(state)
     assert list(pairs) == ["v"] and len(pairs["v"]) == 3
+    assert paired.pairs_of_state(state, waves=True) == {"v": (pairs["v"], ["w1", "w1", "w2"])}
     expected = statistics.stdev([math.log(1.1), math.log(0.9), 0.0])
     assert math.isclose(paired.spread(pairs["v"]), expected)
     assert paired.spreads(pairs)["median"] == (paired.spread(pairs["v"]), paired.spread(pairs["v"]))

@@ -178,9 +178,9 @@ def shared_by_round(state):
 def lean(state):
     """How far the comparison as a whole leans: ``(the mean over its waves of a wave's mean
     log(B/A), that mean's standard error from the waves' spread)``, or None under 3 waves of 2+
-    variant-pairs. Each variant's interval takes its rounds as independent draws; in an A/A
+    variant-pairs. Each variant's interval takes its waves as independent draws; in an A/A
     comparison a lean many standard errors from 0 is a difference between the sides that lasted
-    longer than a wave, which no interval built from its rounds covers."""
+    longer than a wave, which no interval built from its waves covers."""
     return _mean_se(_wave_means(state))
 
 
@@ -242,14 +242,17 @@ def between_line(leans):
             f"waves leave unexplained {unexplained:.4f} (a lean that lasts longer than a wave, where they are A/A)")
 
 
-def pairs_of_state(state):
-    """``{variant: [(samples of A, samples of B)]}`` from a compare state file's rounds."""
+def pairs_of_state(state, waves=False):
+    """``{variant: [(samples of A, samples of B)]}`` from a compare state file's rounds; with
+    ``waves``, ``{variant: ([pairs], [each pair's wave])}``, as ``summarize`` takes them."""
     out = {}
     for entry in state["rounds"]:
         for name, got in entry["variants"].items():
             if "samples" in got["A"] and "samples" in got["B"]:
-                out.setdefault(name, []).append((got["A"]["samples"], got["B"]["samples"]))
-    return out
+                pairs, keys = out.setdefault(name, ([], []))
+                pairs.append((got["A"]["samples"], got["B"]["samples"]))
+                keys.append(entry["started"])
+    return out if waves else {name: pairs for name, (pairs, _) in out.items()}
 
 
 if __name__ == "__main__":
@@ -281,12 +284,7 @@ if __name__ == "__main__":
         if shared:
             print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
                   f"{shared[1]:.4f} were they independent")
-        by_wave = {}  # each variant's pairs and their waves, for its verdict both ways
-        for entry in rounds:
-            for name, got in entry["variants"].items():
-                if "samples" in got["A"] and "samples" in got["B"]:
-                    by_wave.setdefault(name, ([], []))[0].append((got["A"]["samples"], got["B"]["samples"]))
-                    by_wave[name][1].append(entry["started"])
+        by_wave = pairs_of_state(state, waves=True)
         for how, as_waves in (("over waves", True), ("each round a draw of its own (before 2026-12-07)", False)):
             got = [summarize(p, BAND, waves=w if as_waves else None)["verdict"] for p, w in by_wave.values()]
             print(f"  verdicts at band {BAND}, interval {how}: "
