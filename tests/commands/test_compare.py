@@ -187,6 +187,18 @@ def test_both_sides_of_a_round_share_a_hash_seed_drawn_anew_each_round(injected)
         assert "hash seed: common" in f.read()
 
 
+def test_a_variant_s_rounds_of_one_wave_count_once():
+    """Six waves, the last of three rounds (a wave with lanes to spare): eight rounds, six draws."""
+    rounds = [{"round": i + 1, "started": f"wave {min(i, 5)}",
+               "variants": {"v": {"A": {"samples": [1.0]}, "B": {"samples": [1.0 + 0.001 * i]}}}} for i in range(8)]
+    summary, note = compare.status_of("v", rounds, 0.02, "median")
+    assert note == "" and summary["rounds"] == 8 and summary["waves"] == 6 and summary["verdict"] == "same"
+    summary, _ = compare.status_of("v", rounds[:7], 0.02, "median")
+    assert summary["waves"] == 6 and summary["low"] is not None
+    summary, _ = compare.status_of("v", rounds[:5], 0.02, "median")
+    assert summary["waves"] == 5 and summary["low"] is None and compare.fmt_interval(summary) == "(too few waves)"
+
+
 @pytest.mark.parametrize("cpus, jobs, pairing, expected", [
     (None, 3, "simultaneous", [None, None, None]),
     ([4, 5, 6, 7], 2, "simultaneous", [[4, 5], [6, 7]]),
