@@ -187,16 +187,19 @@ def test_both_sides_of_a_round_share_a_hash_seed_drawn_anew_each_round(injected)
         assert "hash seed: common" in f.read()
 
 
-def test_a_variant_s_rounds_of_one_wave_count_once():
-    """Six waves, the last of three rounds (a wave with lanes to spare): eight rounds, six draws."""
+def test_a_variant_s_rounds_of_one_import_count_once():
+    """Six imports, the last forked for three rounds (a wave recorded before each round had an
+    import of its own): eight rounds, six draws; given imports of their own, eight."""
     rounds = [{"round": i + 1, "started": f"wave {min(i, 5)}",
                "variants": {"v": {"A": {"samples": [1.0]}, "B": {"samples": [1.0 + 0.001 * i]}}}} for i in range(8)]
     summary, note = compare.status_of("v", rounds, 0.02, "median")
-    assert note == "" and summary["rounds"] == 8 and summary["waves"] == 6 and summary["verdict"] == "same"
+    assert note == "" and summary["rounds"] == 8 and summary["imports"] == 6 and summary["verdict"] == "same"
     summary, _ = compare.status_of("v", rounds[:7], 0.02, "median")
-    assert summary["waves"] == 6 and summary["low"] is not None
+    assert summary["imports"] == 6 and summary["low"] is not None
     summary, _ = compare.status_of("v", rounds[:5], 0.02, "median")
-    assert summary["waves"] == 5 and summary["low"] is None and compare.fmt_interval(summary) == "(too few waves)"
+    assert summary["imports"] == 5 and summary["low"] is None and compare.fmt_interval(summary) == "(too few imports)"
+    own = [dict(entry, **({"import": i - 5} if i >= 5 else {})) for i, entry in enumerate(rounds)]
+    assert compare.status_of("v", own, 0.02, "median")[0]["imports"] == 8
 
 
 @pytest.mark.parametrize("cpus, jobs, pairing, expected", [
@@ -378,7 +381,7 @@ def test_ctrl_c_while_a_wave_s_servers_close_keeps_the_wave(tmp_path, monkeypatc
     saved, closes = [], []
 
     class Servers:  # a wave's servers, no interpreter started; the first close sends the Ctrl-C
-        hash_seed = "7"
+        hash_seeds = ["7"]
 
         def __init__(self, sides, *args):
             self.order = sides[::-1]
@@ -392,7 +395,8 @@ def test_ctrl_c_while_a_wave_s_servers_close_keeps_the_wave(tmp_path, monkeypatc
                 os.kill(os.getpid(), signal.SIGINT)
 
     def run_wave(first, todo, reps, *args):
-        return [{"round": first + r, "started": "2026-12-07T05:00:00+00:00", "variants": {}} for r in range(reps)]
+        return [{"round": first + r, "started": "2026-12-07T05:00:00+00:00", "import": 0, "variants": {}}
+                for r in range(reps)]
 
     monkeypatch.setattr(compare, "RoundServers", Servers)
     monkeypatch.setattr(compare, "run_wave", run_wave)
@@ -450,15 +454,51 @@ def test_which_side_starts_first_is_drawn_for_each_round(monkeypatch):
         servers = compare.RoundServers(sides, [compare.Lane([0])], conf, True, [], "independent", random.Random(seed))
         with monkeypatch.context() as pair:
             pair.setattr(compare.concurrent.futures, "ThreadPoolExecutor", InOrder)
-            compare.run_at_once(None, 0, servers.order, servers.spawners[0], servers.barriers[0], {},
+            compare.run_at_once(None, 0, servers.order, servers.spawners[0][0], servers.barriers[0], {},
                                 random.Random(0))
         first = servers.order[0].label
         other = "B" if first == "A" else "A"
         assert started == [first, other]
-        assert submitted == [servers.spawners[0][first], servers.spawners[0][other]]
+        assert submitted == [servers.spawners[0][0][first], servers.spawners[0][0][other]]
         firsts.append(first)
         servers.close()
     assert set(firsts) == {"A", "B"}, firsts  # seeds 0-7 of random.Random draw both
+
+
+def test_each_round_of_a_wave_forks_from_an_import_of_its_own(monkeypatch):
+    """A wave of three rounds starts three interpreters a side, both sides of each under one hash
+    seed of its own, and each round's pairs fork from its import's servers (rounds of one import
+    share its offset and would count once): the state records each round's import and seed."""
+    started, ran = [], []
+
+    class SideServers:  # one side's interpreter, none started; its lanes' servers name it
+        def __init__(self, env, root, lane_envs):
+            name = f"{env}{sum(e == env for e, _ in started)}"
+            started.append((env, os.environ.get("PYTHONHASHSEED")))
+            self.server_proc = types.SimpleNamespace(pid=0)
+            self.lanes = [types.SimpleNamespace(preimport=lambda: None, name=f"{name}/lane{k}") for k in range(2)]
+
+        def close(self):
+            pass
+
+    def run_benchmark(benchmark, spawner, **kwargs):
+        ran.append(spawner.name)
+        return types.SimpleNamespace(result=[1.0], samples=[[1.0]], errcode=0, stderr="")
+
+    monkeypatch.setattr(compare, "SideServers", SideServers)
+    monkeypatch.setattr(compare, "run_benchmark", run_benchmark)
+    sides = [types.SimpleNamespace(label=label, env=label, process_env={}, python="python",
+                                   results=types.SimpleNamespace(add_result=lambda *a, **k: None)) for label in "AB"]
+    lanes = [compare.Lane(None), compare.Lane(None)]
+    servers = compare.RoundServers(sides, lanes, types.SimpleNamespace(benchmark_dir="benchmarks"), False, [],
+                                   "common", random.Random(0), 3)
+    assert sorted(started) == sorted((label, seed) for seed in servers.hash_seeds for label in "AB")
+    assert len(set(servers.hash_seeds)) == 3
+    entries = compare.run_wave(1, [("v", None, 0)], 3, sides, lanes, servers, {}, random.Random(0), False)
+    servers.close()
+    assert [e["import"] for e in entries] == [0, 1, 2]
+    # round r's pair ran in lane r % 2 (one variant: task r), forked from import r of each side
+    assert sorted(ran) == sorted(f"{label}{r}/lane{r % 2}" for r in range(3) for label in "AB"), ran
 
 
 @pytest.mark.parametrize("args, message", [

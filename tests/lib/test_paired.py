@@ -57,20 +57,20 @@ def test_simulated_a_a_comparisons_rarely_claim_a_change():
     assert wrong <= 20
 
 
-def test_rounds_of_one_wave_count_once_in_the_interval():
-    """Eight waves of five rounds, each wave's rounds sharing an offset (sd 0.03; 0.01 their own):
-    taken as 40 independent rounds the 95% interval misses the true ratio 1 in about two of five
-    comparisons; as eight draws, one a wave, in about one of twenty."""
+def test_rounds_of_one_import_count_once_in_the_interval():
+    """Eight imports of five rounds each, each import's rounds sharing an offset (sd 0.03; 0.01 their
+    own): taken as 40 independent rounds the 95% interval misses the true ratio 1 in about two of
+    five comparisons; as eight draws, one an import, in about one of twenty."""
     rng = random.Random(7)
-    missed = {"rounds": 0, "waves": 0}
+    missed = {"rounds": 0, "imports": 0}
     for _ in range(200):
         offsets = [rng.gauss(0, 0.03) for _ in range(8)]
         pairs = [([1.0], [math.exp(x + rng.gauss(0, 0.01))]) for x in offsets for _ in range(5)]
-        for how, waves in (("rounds", None), ("waves", [w for w in range(8) for _ in range(5)])):
-            s = paired.summarize(pairs, 0.02, waves=waves)
+        for how, imports in (("rounds", None), ("imports", [w for w in range(8) for _ in range(5)])):
+            s = paired.summarize(pairs, 0.02, imports=imports)
             missed[how] += not s["low"] <= 1 <= s["high"]
-            assert s["rounds"] == 40 and s["waves"] == (8 if waves else 40)
-    assert missed["rounds"] > 60 and missed["waves"] <= 20, missed
+            assert s["rounds"] == 40 and s["imports"] == (8 if imports else 40)
+    assert missed["rounds"] > 60 and missed["imports"] <= 20, missed
 
 
 def test_simulated_large_change_is_slower_and_ratio_is_near_it():
@@ -84,12 +84,14 @@ def test_spread_and_the_rounds_it_costs():
     """The spread is the sd of the per-round log-ratios; the rounds a band needs grow as its square."""
     state = {"rounds": [
         {"variants": {"v": {"A": {"samples": [1.0]}, "B": {"samples": [b]}},
-                      "broken": {"A": {"samples": [1.0]}, "B": {"error": "RuntimeError"}}}, "started": wave}
-        for b, wave in ((1.1, "w1"), (0.9, "w1"), (1.0, "w2"))]}
+                      "broken": {"A": {"samples": [1.0]}, "B": {"error": "RuntimeError"}}}, "started": wave,
+         **({"import": i} if i is not None else {})}
+        for b, wave, i in ((1.1, "w1", None), (0.9, "w1", None), (1.0, "w2", 0), (1.0, "w2", 1))]}
     pairs = paired.pairs_of_state(state)
-    assert list(pairs) == ["v"] and len(pairs["v"]) == 3
-    assert paired.pairs_of_state(state, waves=True) == {"v": (pairs["v"], ["w1", "w1", "w2"])}
-    expected = statistics.stdev([math.log(1.1), math.log(0.9), 0.0])
+    assert list(pairs) == ["v"] and len(pairs["v"]) == 4
+    # a wave recorded before its rounds had imports of their own (no "import"): one import
+    assert paired.pairs_of_state(state, imports=True) == {"v": (pairs["v"], [("w1", 0), ("w1", 0), ("w2", 0), ("w2", 1)])}
+    expected = statistics.stdev([math.log(1.1), math.log(0.9), 0.0, 0.0])
     assert math.isclose(paired.spread(pairs["v"]), expected)
     assert paired.spreads(pairs)["median"] == (paired.spread(pairs["v"]), paired.spread(pairs["v"]))
     assert paired.rounds_needed(0.2, 0.02) == math.ceil((0.4 / math.log(1.02)) ** 2) > 400
@@ -130,9 +132,9 @@ def test_lean_tells_a_lasting_difference_between_the_sides_from_round_to_round_n
     assert paired.lean(_state([[0.01, 0.02], [0.0, 0.01]])) is None  # two rounds: no standard error worth the name
 
 
-def test_lean_takes_the_rounds_of_one_wave_as_one_draw():
-    """Rounds run in one wave fork from its servers and lean together: the lean's standard error
-    comes from the waves' spread, as many draws as waves, not rounds."""
+def test_lean_takes_the_rounds_of_one_import_as_one_draw():
+    """Rounds forked from one import lean together: the lean's standard error comes from the
+    imports' spread, as many draws as imports, not rounds."""
     offsets = [0.03, -0.01, 0.01]  # three waves of four rounds, each round its wave's offset
     state = _state([[x, x] for x in offsets for _ in range(4)], waves=[w for w in range(3) for _ in range(4)])
     mean, se = paired.lean(state)

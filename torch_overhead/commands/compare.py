@@ -272,7 +272,7 @@ def outcome(res, idx):
 
 def status_of(name, rounds, band, estimator):
     """``(summary or None, note)`` for one variant from the state's rounds."""
-    pairs, waves = [], []
+    pairs, imports = [], []
     for entry in rounds:
         got = entry["variants"].get(name)
         if got is None:
@@ -283,8 +283,8 @@ def status_of(name, rounds, band, estimator):
             if "skipped" in got[label]:
                 return None, f"n/a: {got[label]['skipped']}"
         pairs.append((got["A"]["samples"], got["B"]["samples"]))
-        waves.append(entry["started"])
-    return paired.summarize(pairs, band, estimator, waves=waves), ""
+        imports.append(paired.import_of(entry))
+    return paired.summarize(pairs, band, estimator, imports=imports), ""
 
 
 def undecided(names, rounds, band, estimator):
@@ -316,15 +316,19 @@ def run_wave(first, todo, reps, sides, lanes, servers, extra_params, rng, append
     dealt to the lanes, which run side by side (more lanes than undecided variants: several pairs
     of each). In each lane, for each pair it was dealt, a process of each side back to back in a
     random order, or both at once meeting in the lane's directory (simultaneous pairing), each
-    forked from the lane's ``servers``. Returns the rounds' entries, each holding one pair per variant."""
+    forked from the lane's server of the round's import (``servers.spawners``; rounds beyond the
+    wave's imports share them, in turn). Returns the rounds' entries, each holding one pair per
+    variant and its ``import``."""
     started = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    entries = [{"round": first + r, "started": started, "variants": {}} for r in range(reps)]
+    imports = len(servers.spawners)
+    entries = [{"round": first + r, "started": started, "import": r % imports, "variants": {}} for r in range(reps)]
     tasks = [(r, item) for r in range(reps) for item in todo]
     draws = [random.Random(rng.random()) for _ in lanes]  # one generator per thread, all from the seedable one
 
     def lane_work(k):
-        lane, spawners, barrier, out = lanes[k], servers.spawners[k], servers.barriers[k], []
+        lane, barrier, out = lanes[k], servers.barriers[k], []
         for r, (name, benchmark, idx) in tasks[k::len(lanes)]:
+            spawners = servers.spawners[r % imports][k]
             params = extra_params if lane.cpus is None else dict(extra_params, cpu_affinity=lane.cpus)
             got, ran = (run_back_to_back(benchmark, idx, sides, spawners, params, draws[k]) if barrier is None
                         else run_at_once(benchmark, idx, servers.order, spawners, barrier, params, draws[k]))
@@ -401,7 +405,7 @@ def fmt_us(seconds):
 
 def fmt_interval(summary):
     if summary["low"] is None:
-        return "(too few waves)"
+        return "(too few imports)"
     return f"[{summary['low']:.3f}, {summary['high']:.3f}]"
 
 
@@ -467,8 +471,8 @@ def write_report(path, rows, sides, args, state, device):
     lines += [
         f"- rounds: {len(rounds)} ({sum(r['seconds'] for r in rounds):.0f} s of benchmark processes); "
         f"per process: the {args.estimator} of its samples; ratio B/A: Hodges-Lehmann estimate, "
-        f"{paired.CONFIDENCE:.0%} signed-rank interval over waves (a variant's rounds of one wave, forked from "
-        f"the same servers, count once, their mean log(B/A)); band: 1 +- {args.band}; pairing: {args.pairing}; "
+        f"{paired.CONFIDENCE:.0%} signed-rank interval over imports (a variant's rounds forked from one import "
+        f"of each side count once, their mean log(B/A)); band: 1 +- {args.band}; pairing: {args.pairing}; "
         f"hash seed: {args.hash_seed}",
         "", "| variant | rounds | A (us) | B (us) | B/A | interval | verdict |", "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -665,7 +669,10 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
     try:
         for side in sides:
             side.results = open_results(side, conf, repo)
-        upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed, rng)
+        # A wave's imports: one per round it runs of each variant, as many as the last wave ran
+        # (the variants still undecided only get fewer).
+        imports = pairs_of_each(len(undecided(names, state["rounds"], args.band, args.estimator)) or 1, len(lanes))
+        upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed, rng, imports)
         while not stop():
             if not told and stop(while_counting=False):
                 print(f"budget of {args.budget_seconds:.0f} s spent; more rounds while the instruction counts run",
@@ -684,7 +691,8 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
                 print(f"error: {failed}", file=sys.stderr)
                 return 2
             if not (args.max_rounds and done + reps >= args.max_rounds):
-                upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed, rng)
+                upcoming = RoundServers(sides, lanes, conf, args.pairing == "simultaneous", spare, args.hash_seed,
+                                        rng, reps)
             entries = run_wave(done + 1, todo, reps, sides, lanes, servers, extra_params, rng, done > 0)
             # Ctrl-C held back from the wave's end until it is saved: one while its servers
             # close would drop rounds already run.
@@ -694,8 +702,8 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
                 for entry in entries:
                     entry["seconds"] = wave_seconds / len(entries)
                     entry["first"] = servers.order[0].label
-                    if servers.hash_seed:
-                        entry["hash_seed"] = servers.hash_seed
+                    if servers.hash_seeds[entry["import"]]:
+                        entry["hash_seed"] = servers.hash_seeds[entry["import"]]
                 for side in sides:
                     side.results.save(conf.results_dir)
                 state["rounds"] += entries
@@ -724,40 +732,45 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
 
 
 class RoundServers:
-    """One round's fresh servers, one per side and lane, importing torch, Dynamo and Inductor in
-    the background from the moment they are created: the next round's start while this round's
-    pairs run, on the CPUs no lane uses when there are such CPUs. Per side, one interpreter
-    imports and forks its lanes' servers (``lib/forkservers.py``). Fresh every round: with one
-    forkserver per side for all rounds, every process of a side shared that server's state, and
-    an A/A comparison read one side faster in every round (docs/paired-comparison.md). With
-    simultaneous pairing each lane gets a meeting directory, passed on through its server's
-    environment to the processes forked from it. With ``hash_seed`` "common", both sides' interpreters
-    get one PYTHONHASHSEED, drawn for the round (inherited by every process forked from them; a
-    side's own --env setting of it wins): the hash seed alone moves a compiled add1's instructions
-    per call (docs/paired-comparison.md), a shift that would otherwise land on one side of the
-    pair, in every lane of the round at once. Which side's interpreter starts first, and whose
-    process each pair submits first, is drawn afresh for each round (``order``, recorded in the state
-    as ``first``): a side that always went first would carry whatever that start gives it through the
-    whole comparison, where the noisy states' A/A comparisons leaned one way in both halves
-    (docs/paired-comparison.md, "A comparison's own lean")."""
+    """One wave's fresh servers, ``imports`` per side, each an interpreter that imports torch, Dynamo
+    and Inductor and forks a server per lane (``lib/forkservers.py``), in the background from the
+    moment they are created: the next wave's start while this wave's pairs run, on the CPUs no
+    lane uses when there are such CPUs. Fresh every wave: with one forkserver per side for all
+    rounds, every process of a side shared that server's state, and an A/A comparison read one side
+    faster in every round. Each import has an offset of its own (its code and heap layout, which
+    its forks share): a wave's rounds of one variant forked from one import moved together, so each
+    round of a wave gets an import of its own (docs/paired-comparison.md, "Rounds of one import").
+    With simultaneous pairing each lane gets a meeting directory, passed on through its servers'
+    environment to the processes forked from them. With ``hash_seed`` "common", both sides'
+    interpreters of an import get one PYTHONHASHSEED, drawn for it (inherited by every process
+    forked from them; a side's own --env setting of it wins): the hash seed alone moves a compiled
+    add1's instructions per call, a shift that would otherwise land on one side of the pair. Which
+    side's interpreters start first, and whose process each pair submits first, is drawn afresh for
+    each wave (``order``, recorded in the state as ``first``): a side that always went first would
+    carry whatever that start gives it through the whole comparison (docs/paired-comparison.md,
+    "A comparison's own lean")."""
 
-    def __init__(self, sides, lanes, conf, simultaneous, spare_cpus, hash_seed, rng):
-        self.hash_seed = str(random.SystemRandom().randrange(1, 2 ** 32)) if hash_seed == "common" else None
+    def __init__(self, sides, lanes, conf, simultaneous, spare_cpus, hash_seed, rng, imports=1):
+        draw = random.SystemRandom()
+        self.hash_seeds = [str(draw.randrange(1, 2 ** 32)) if hash_seed == "common" else None for _ in range(imports)]
         self.order = rng.sample(sides, len(sides))  # see the class's docstring: which side goes first
-        seeded = {"PYTHONHASHSEED": self.hash_seed} if self.hash_seed else {}
         self.barriers = [tempfile.mkdtemp(prefix="torch-overhead-pair-") if simultaneous else None for _ in lanes]
         lane_envs = [{} if b is None else {settings.PAIR_BARRIER_ENV_VAR: b} for b in self.barriers]
-        self.sides = []
-        for side in self.order:
-            # Ctrl-C held back: a server started but not yet kept would never be closed, and its
-            # output reader thread would keep this process from exiting.
-            with uninterrupted(), environ(dict(side.process_env, **seeded)):
-                self.sides.append((side, SideServers(side.env, conf.benchmark_dir, lane_envs)))
-            if spare_cpus:
-                with contextlib.suppress(OSError):  # inherited by its lanes' servers and their imports
-                    os.sched_setaffinity(self.sides[-1][1].server_proc.pid, spare_cpus)
-        self.spawners = [{side.label: servers.lanes[k] for side, servers in self.sides} for k in range(len(lanes))]
-        self.pool = concurrent.futures.ThreadPoolExecutor(len(sides) * len(lanes))
+        self.sides, self.spawners = [], []
+        for seed in self.hash_seeds:
+            seeded = {"PYTHONHASHSEED": seed} if seed else {}
+            started = []
+            for side in self.order:
+                # Ctrl-C held back: a server started but not yet kept would never be closed, and its
+                # output reader thread would keep this process from exiting.
+                with uninterrupted(), environ(dict(side.process_env, **seeded)):
+                    started.append((side, SideServers(side.env, conf.benchmark_dir, lane_envs)))
+                    self.sides.append(started[-1])
+                if spare_cpus:
+                    with contextlib.suppress(OSError):  # inherited by its lanes' servers and their imports
+                        os.sched_setaffinity(started[-1][1].server_proc.pid, spare_cpus)
+            self.spawners.append([{side.label: servers.lanes[k] for side, servers in started} for k in range(len(lanes))])
+        self.pool = concurrent.futures.ThreadPoolExecutor(len(self.sides) * len(lanes))
         self.imported = [(side, self.pool.submit(lane.preimport)) for side, servers in self.sides
                          for lane in servers.lanes]
 

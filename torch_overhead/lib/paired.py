@@ -91,22 +91,29 @@ def verdict(low, high, band):
     return "unknown"
 
 
-def summarize(pairs, band, estimator="median", confidence=CONFIDENCE, waves=None):
+def import_of(entry):
+    """Which pair of imports a compare round forked from: its wave (``started``) and, where a wave
+    gave its rounds imports of their own (since 2026-12-07), its ``import``. The rounds of one
+    import land together (docs/paired-comparison.md, "Rounds of one import"): they are one draw."""
+    return entry["started"], entry.get("import", 0)
+
+
+def summarize(pairs, band, estimator="median", confidence=CONFIDENCE, imports=None):
     """One variant's figures from its rounds, each ``(samples of A's process, samples of B's)``:
-    ``{"rounds", "waves", "ratio", "low", "high", "verdict", "a", "b"}`` (ratio B/A and its interval;
+    ``{"rounds", "imports", "ratio", "low", "high", "verdict", "a", "b"}`` (ratio B/A and its interval;
     a and b: the median over rounds of each side's per-process estimate, in the samples' unit).
-    ``waves``: each round's wave. The rounds of one wave fork from the same servers and land
-    together (docs/paired-comparison.md, "Rounds of one wave"), so their mean log(B/A) is one draw
-    of the interval, not each round; without ``waves`` every round is a draw of its own."""
+    ``imports``: each round's ``import_of``. Rounds forked from one import of each side share its
+    offset, so their mean log(B/A) is one draw of the interval, not each round; without
+    ``imports`` every round is a draw of its own."""
     a = [estimate(sa, estimator) for sa, _ in pairs]
     b = [estimate(sb, estimator) for _, sb in pairs]
     logs = [math.log(y / x) for x, y in zip(a, b)]
     grouped = {}
-    for key, log in zip(waves if waves is not None else range(len(logs)), logs):
+    for key, log in zip(imports if imports is not None else range(len(logs)), logs):
         grouped.setdefault(key, []).append(log)
     centre, low, high = interval([statistics.fmean(got) for got in grouped.values()], confidence)
     back = lambda v: None if v is None else math.exp(v)  # noqa: E731
-    return {"rounds": len(pairs), "waves": len(grouped), "ratio": back(centre), "low": back(low), "high": back(high),
+    return {"rounds": len(pairs), "imports": len(grouped), "ratio": back(centre), "low": back(low), "high": back(high),
             "verdict": verdict(back(low), back(high), band),
             "a": statistics.median(a) if a else None, "b": statistics.median(b) if b else None}
 
@@ -145,16 +152,15 @@ def _round_logs(state):
     return [got for got in map(_logs, state["rounds"]) if len(got) > 1]
 
 
-def _wave_means(state, first=None):
-    """Each wave's mean log(B/A) over the variants of its rounds, for the waves with 2 or more (only
-    those whose servers started side ``first`` first, if given). The rounds of one wave (one
-    ``started``) fork from the same servers and lean together, so a wave is the unit that varies
-    independently, not a round."""
-    waves = {}
+def _import_means(state, first=None):
+    """Each import's mean log(B/A) over the variants of its rounds, for those with 2 or more (only
+    the waves whose servers started side ``first`` first, if given): the rounds of one import
+    (``import_of``) lean together, so an import is the unit that varies independently, not a round."""
+    means = {}
     for entry in state["rounds"]:
         if first is None or entry.get("first") == first:
-            waves.setdefault(entry["started"], []).extend(_logs(entry))
-    return [statistics.fmean(got) for got in waves.values() if len(got) > 1]
+            means.setdefault(import_of(entry), []).extend(_logs(entry))
+    return [statistics.fmean(got) for got in means.values() if len(got) > 1]
 
 
 def _mean_se(means):
@@ -176,27 +182,27 @@ def shared_by_round(state):
 
 
 def lean(state):
-    """How far the comparison as a whole leans: ``(the mean over its waves of a wave's mean
-    log(B/A), that mean's standard error from the waves' spread)``, or None under 3 waves of 2+
-    variant-pairs. Each variant's interval takes its waves as independent draws; in an A/A
+    """How far the comparison as a whole leans: ``(the mean over its imports of an import's mean
+    log(B/A), that mean's standard error from the imports' spread)``, or None under 3 imports of 2+
+    variant-pairs. Each variant's interval takes its imports as independent draws; in an A/A
     comparison a lean many standard errors from 0 is a difference between the sides that lasted
-    longer than a wave, which no interval built from its waves covers."""
-    return _mean_se(_wave_means(state))
+    longer than an import, which no interval built from its imports covers."""
+    return _mean_se(_import_means(state))
 
 
 def lean_by_first(state):
     """``{side: lean}`` over the waves whose servers started that side first (the state's ``first``,
     drawn each wave since 2026-12-07), or None where it is not recorded or a side has under 3 such
-    waves. If going first moved a side, the two leans differ by more than their standard errors."""
-    split = {side: _mean_se(_wave_means(state, side)) for side in "AB"}
+    imports. If going first moved a side, the two leans differ by more than their standard errors."""
+    split = {side: _mean_se(_import_means(state, side)) for side in "AB"}
     return split if all(split.values()) else None
 
 
 def halves(state):
-    """``(lean of the first half of the waves, lean of the second half)``, or None under 8 waves: a
+    """``(lean of the first half of the imports, lean of the second half)``, or None under 8: a
     difference between the sides that lasts the whole comparison leans both halves alike, one that
     lasts minutes need not."""
-    means = _wave_means(state)
+    means = _import_means(state)
     if len(means) < 8:
         return None
     return _mean_se(means[:len(means) // 2]), _mean_se(means[len(means) // 2:])
@@ -222,8 +228,8 @@ def first_effect(splits):
 
 def between_comparisons(leans):
     """From A/A comparisons' ``lean`` figures: ``(sd of their leans, the part of it that their
-    waves' own spread does not explain)``: what changes from one comparison to the next, or over
-    minutes of it, sqrt(var(leans) - mean(se^2)), 0 where the waves explain it all."""
+    imports' own spread does not explain)``: what changes from one comparison to the next, or over
+    minutes of it, sqrt(var(leans) - mean(se^2)), 0 where the imports explain it all."""
     spread = statistics.pstdev(m for m, _ in leans)
     return spread, math.sqrt(max(0.0, spread ** 2 - statistics.fmean(se ** 2 for _, se in leans)))
 
@@ -239,20 +245,20 @@ def between_line(leans):
     """``between_comparisons`` as printed, with the leans' mean (0 expected over A/A states)."""
     spread, unexplained = between_comparisons(leans)
     return (f"mean of their leans {statistics.fmean(m for m, _ in leans):+.4f}, sd {spread:.4f}, of which their "
-            f"waves leave unexplained {unexplained:.4f} (a lean that lasts longer than a wave, where they are A/A)")
+            f"imports leave unexplained {unexplained:.4f} (a lean that lasts longer than an import, where they are A/A)")
 
 
-def pairs_of_state(state, waves=False):
+def pairs_of_state(state, imports=False):
     """``{variant: [(samples of A, samples of B)]}`` from a compare state file's rounds; with
-    ``waves``, ``{variant: ([pairs], [each pair's wave])}``, as ``summarize`` takes them."""
+    ``imports``, ``{variant: ([pairs], [each pair's import_of])}``, as ``summarize`` takes them."""
     out = {}
     for entry in state["rounds"]:
         for name, got in entry["variants"].items():
             if "samples" in got["A"] and "samples" in got["B"]:
                 pairs, keys = out.setdefault(name, ([], []))
                 pairs.append((got["A"]["samples"], got["B"]["samples"]))
-                keys.append(entry["started"])
-    return out if waves else {name: pairs for name, (pairs, _) in out.items()}
+                keys.append(import_of(entry))
+    return out if imports else {name: pairs for name, (pairs, _) in out.items()}
 
 
 if __name__ == "__main__":
@@ -284,15 +290,15 @@ if __name__ == "__main__":
         if shared:
             print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
                   f"{shared[1]:.4f} were they independent")
-        by_wave = pairs_of_state(state, waves=True)
-        for how, as_waves in (("over waves", True), ("each round a draw of its own (before 2026-12-07)", False)):
-            got = [summarize(p, BAND, waves=w if as_waves else None)["verdict"] for p, w in by_wave.values()]
+        by_import = pairs_of_state(state, imports=True)
+        for how, as_imports in (("over imports", True), ("each round a draw of its own (before 2026-12-07)", False)):
+            got = [summarize(p, BAND, imports=w if as_imports else None)["verdict"] for p, w in by_import.values()]
             print(f"  verdicts at band {BAND}, interval {how}: "
                   + ", ".join(f"{got.count(v)} {v}" for v in VERDICTS if got.count(v)))
         whole = lean(state)
         if whole:
             leans.append(whole)
-            print(f"  the whole comparison: mean of the waves' mean log(B/A) {lean_line(whole)}")
+            print(f"  the whole comparison: mean of the imports' mean log(B/A) {lean_line(whole)}")
         parts = halves(state)
         if parts:
             both.append(parts)
@@ -310,4 +316,4 @@ if __name__ == "__main__":
         print(f"over the {len(splits)} states with the first side drawn: lean with A first - lean with B first "
               f"{effect:+.4f}, {abs(effect) / se:.1f} standard errors ({se:.4f}) from 0")
     if len(both) > 2:
-        print(f"over the {len(both)} states of 8+ waves: {halves_line(both)}")
+        print(f"over the {len(both)} states of 8+ imports: {halves_line(both)}")

@@ -19,7 +19,7 @@ In throwaway copies of the project (nothing is recorded in this one), with compa
 
 Beside each comparison: its wall time, and the machine's steal time and load average over it;
 beside each A/A, its whole lean (``lib.paired.lean``), and over three or more A/A the part of their
-leans that their waves leave unexplained: not a target, but what keeps an A/A "unknown" where its
+leans that their imports leave unexplained: not a target, but what keeps an A/A "unknown" where its
 rounds narrow around a ratio off 1.
 With ``--keep DIR``, the same command run again reads the comparisons DIR holds finished and runs
 only the rest: on a machine lent in calls of a few minutes, five A/A comparisons take several calls.
