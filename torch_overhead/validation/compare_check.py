@@ -252,7 +252,7 @@ def _check(args, workdir, bench):
     for level, (_, seconds) in injected.items():
         print(f"injected {level:g}%: {detected[level]} of {len(measured)} slower, {seconds:.0f} s")
     if len(leans) > 2:  # not a target: what keeps an A/A "unknown" where its rounds narrow off 1
-        print(f"A/A comparisons' leans (their waves' mean log B/A), over {len(leans)}: {between_line(leans)}")
+        print(f"A/A comparisons' leans (their imports' mean log B/A), over {len(leans)}: {between_line(leans)}")
     if len(injected) > 1:
         smallest = minimum_detectable(list(injected), flagged, args.band)
         print("smallest change slower in 9 of 10 (and every larger level; not below the band): "
