@@ -179,3 +179,27 @@ def test_between_comparisons_finds_what_the_rounds_do_not_explain():
     assert paired.between_comparisons(steady)[1] < 0.003
     spread, unexplained = paired.between_comparisons(drawn)
     assert 0.006 < unexplained < 0.014 and unexplained < spread
+
+
+def test_shared_within_tells_rounds_that_move_together_from_independent_ones():
+    """Two waves of two rounds of two variants: within each wave every log(B/A) moves by the wave's
+    offset (+-0.02), so rounds of one wave covary by 0.0004 for one variant and for two; rounds
+    of one wave forked from imports of their own (keyed by import) share no key, and give None."""
+    state = _state([[x, x] for x in (0.02, 0.02, -0.02, -0.02)], waves=[0, 0, 1, 1])
+    same, other = paired.shared_within(state, lambda entry: entry["started"])
+    assert math.isclose(same, 0.0004) and math.isclose(other, 0.0004)
+    for i, entry in enumerate(state["rounds"]):
+        entry["import"] = i % 2
+    same, other = paired.shared_within(state, paired.import_of)  # only the two variants of one round share one
+    assert same is None and math.isclose(other, 0.0004)
+    assert paired.shared_within(_state([[0.01], [0.02]]), paired.import_of) is None
+
+
+def test_decided_after_replays_the_waves_until_every_variant_has_a_verdict():
+    """Twelve waves of one round, B/A 1.001 or 0.999 in turn: "same" from the sixth wave on (the
+    fewest a 95% signed-rank interval takes), not before; a variant still undecided is not counted."""
+    state = _state([[0.001 * (-1) ** i] for i in range(12)])
+    for entry in state["rounds"]:
+        entry["seconds"] = 2.0
+    assert paired.decided_after(state) == (12.0, 1, 1)
+    assert paired.decided_after({"rounds": state["rounds"][:5]}) == (0.0, 0, 1)

@@ -181,6 +181,50 @@ def shared_by_round(state):
             statistics.pstdev(logs) / math.sqrt(statistics.fmean(len(got) for got in rounds)))
 
 
+def shared_within(state, key):
+    """``(covariance of log(B/A) between two rounds of one variant, between rounds of two variants)``
+    over the pairs of rounds that share ``key(entry)`` (a wave's ``started``, or ``import_of``), each
+    variant's mean removed; None where no two rounds share it. Near 0: they vary independently."""
+    logs, groups = {}, {}
+    for entry in state["rounds"]:
+        for name, got in entry["variants"].items():
+            if "samples" in got["A"] and "samples" in got["B"]:
+                log = math.log(estimate(got["B"]["samples"]) / estimate(got["A"]["samples"]))
+                logs.setdefault(name, []).append(log)
+                groups.setdefault(key(entry), []).append((name, log))
+    mean = {name: statistics.fmean(got) for name, got in logs.items()}
+    same, other = [], []
+    for got in groups.values():
+        for i, (n1, x1) in enumerate(got):
+            for n2, x2 in got[i + 1:]:
+                (same if n1 == n2 else other).append((x1 - mean[n1]) * (x2 - mean[n2]))
+    if not same and not other:
+        return None
+    return tuple(statistics.fmean(got) if got else None for got in (same, other))
+
+
+def decided_after(state, band=BAND, by_import=True):
+    """Replaying a state's waves in order: ``(seconds of rounds until every variant timed on both sides
+    had a verdict, how many did)``, each variant's verdict taken at the first wave that gave it one
+    (compare stops running a decided variant), its interval over imports or each round a draw."""
+    waves = {}
+    for entry in state["rounds"]:
+        waves.setdefault(entry["started"], []).append(entry)
+    names = {name for entry in state["rounds"] for name, got in entry["variants"].items()
+             if "samples" in got["A"] and "samples" in got["B"]}
+    decided, seconds, last, so_far = set(), 0.0, 0.0, []
+    for got in waves.values():
+        so_far += got
+        seconds += sum(entry["seconds"] for entry in got)
+        for name, (pairs, imports) in pairs_of_state({"rounds": so_far}, imports=True).items():
+            if name not in decided and summarize(pairs, band, imports=imports if by_import else None)["verdict"] != "unknown":
+                decided.add(name)
+                last = seconds
+        if decided == names:
+            break
+    return last, len(decided), len(names)
+
+
 def lean(state):
     """How far the comparison as a whole leans: ``(the mean over its imports of an import's mean
     log(B/A), that mean's standard error from the imports' spread)``, or None under 3 imports of 2+
@@ -290,6 +334,15 @@ if __name__ == "__main__":
         if shared:
             print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
                   f"{shared[1]:.4f} were they independent")
+        for what, key in (("wave", lambda entry: entry["started"]), ("import", import_of)):
+            cov = shared_within(state, key)
+            if cov:
+                print(f"  rounds of one {what}: covariance of log(B/A), one variant "
+                      + ", two variants ".join("-" if c is None else f"{c:.6f}" for c in cov))
+        for how, as_imports in (("over imports", True), ("each round a draw of its own", False)):
+            took, got, of = decided_after(state, BAND, as_imports)
+            print(f"  replayed wave by wave, interval {how}: {got} of {of} variants decided after {took:.0f} s of rounds "
+                  f"(of {sum(r['seconds'] for r in rounds):.0f})")
         by_import = pairs_of_state(state, imports=True)
         for how, as_imports in (("over imports", True), ("each round a draw of its own (before 2026-12-07)", False)):
             got = [summarize(p, BAND, imports=w if as_imports else None)["verdict"] for p, w in by_import.values()]
