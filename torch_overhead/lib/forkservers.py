@@ -1,5 +1,6 @@
-"""asv forkservers for ``compare``'s lanes: per side and round, one interpreter imports the suite
-once and forks an asv_runner server for each lane.
+"""asv forkservers for ``compare``'s lanes: an interpreter of one side imports the suite once and
+forks an asv_runner server for each lane (``compare.RoundServers`` starts such an import per side
+for each round of a wave).
 
 asv's ``ForkServer`` starts an interpreter per server, and each imports torch, Dynamo and Inductor:
 ten imports a round with five lanes, which on a loaded GPU machine kept a round waiting for
