@@ -737,9 +737,9 @@ class RoundServers:
     moment they are created: the next wave's start while this wave's pairs run, on the CPUs no
     lane uses when there are such CPUs. Fresh every wave: with one forkserver per side for all
     rounds, every process of a side shared that server's state, and an A/A comparison read one side
-    faster in every round. Each import has an offset of its own (its code and heap layout, which
-    its forks share): a wave's rounds of one variant forked from one import moved together, so each
-    round of a wave gets an import of its own (docs/paired-comparison.md, "Rounds of one import").
+    faster in every round. What an import sets up, its forks share: a wave's rounds forked from
+    one import moved together, of one variant or of two, so each round of a wave gets an import of
+    its own (docs/paired-comparison.md, "Rounds of one import").
     With simultaneous pairing each lane gets a meeting directory, passed on through its servers'
     environment to the processes forked from them. With ``hash_seed`` "common", both sides'
     interpreters of an import get one PYTHONHASHSEED, drawn for it (inherited by every process
