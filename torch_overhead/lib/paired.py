@@ -141,10 +141,15 @@ def spreads(pairs_by_variant):
     return out
 
 
+def _named_logs(entry):
+    """A round's ``{variant: log(B/A)}`` of its variants measured on both sides."""
+    return {name: math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
+            for name, v in entry["variants"].items() if "samples" in v["A"] and "samples" in v["B"]}
+
+
 def _logs(entry):
     """A round's log(B/A) of its variants measured on both sides."""
-    return [math.log(estimate(v["B"]["samples"]) / estimate(v["A"]["samples"]))
-            for v in entry["variants"].values() if "samples" in v["A"] and "samples" in v["B"]]
+    return list(_named_logs(entry).values())
 
 
 def _round_logs(state):
@@ -187,11 +192,9 @@ def shared_within(state, key):
     variant's mean removed; None where no two rounds share it. Near 0: they vary independently."""
     logs, groups = {}, {}
     for entry in state["rounds"]:
-        for name, got in entry["variants"].items():
-            if "samples" in got["A"] and "samples" in got["B"]:
-                log = math.log(estimate(got["B"]["samples"]) / estimate(got["A"]["samples"]))
-                logs.setdefault(name, []).append(log)
-                groups.setdefault(key(entry), []).append((name, log))
+        for name, log in _named_logs(entry).items():
+            logs.setdefault(name, []).append(log)
+            groups.setdefault(key(entry), []).append((name, log))
     mean = {name: statistics.fmean(got) for name, got in logs.items()}
     same, other = [], []
     for got in groups.values():
@@ -204,14 +207,14 @@ def shared_within(state, key):
 
 
 def decided_after(state, band=BAND, by_import=True):
-    """Replaying a state's waves in order: ``(seconds of rounds until every variant timed on both sides
-    had a verdict, how many did)``, each variant's verdict taken at the first wave that gave it one
-    (compare stops running a decided variant), its interval over imports or each round a draw."""
+    """Replaying a state's waves in order: ``(seconds of rounds until the last verdict, how many
+    variants got one, how many were timed on both sides)``, each variant's verdict taken at the first
+    wave that gave it one (compare stops running a decided variant), its interval over imports or
+    each round a draw."""
     waves = {}
     for entry in state["rounds"]:
         waves.setdefault(entry["started"], []).append(entry)
-    names = {name for entry in state["rounds"] for name, got in entry["variants"].items()
-             if "samples" in got["A"] and "samples" in got["B"]}
+    names = {name for entry in state["rounds"] for name in _named_logs(entry)}
     decided, seconds, last, so_far = set(), 0.0, 0.0, []
     for got in waves.values():
         so_far += got
