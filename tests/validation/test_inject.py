@@ -89,10 +89,12 @@ def test_in_a_counting_process_the_spin_is_the_given_iterations_and_a_fraction_a
         slower(a)
         times.append(time.perf_counter() - began)
     spin_loop = runpy.run_path(SITECUSTOMIZE)["spin_loop"]
-    began = time.perf_counter()
-    spin_loop(100000)
-    loop = time.perf_counter() - began
-    assert min(times) > base + 0.5 * loop, (base, loop, times)  # every call, the first too
+    loops = []
+    for _ in range(5):  # the fastest of five: one slow spell of this shared host once read 3x the spin
+        began = time.perf_counter()
+        spin_loop(100000)
+        loops.append(time.perf_counter() - began)
+    assert min(times) > base + 0.5 * min(loops), (base, loops, times)  # every call, the first too
     assert load_wrapper(monkeypatch, counting=True, TORCH_OVERHEAD_INJECT_FRACTION="0.5") is fake_compile
 
 
