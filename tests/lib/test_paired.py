@@ -184,7 +184,8 @@ def test_between_comparisons_finds_what_the_rounds_do_not_explain():
 def test_shared_within_tells_rounds_that_move_together_from_independent_ones():
     """Two waves of two rounds of two variants: within each wave every log(B/A) moves by the wave's
     offset (+-0.02), so rounds of one wave covary by 0.0004 for one variant and for two; rounds
-    of one wave forked from imports of their own (keyed by import) share no key, and give None."""
+    of one wave forked from imports of their own (keyed by import) share no key, and give None;
+    taken apart by import, the wave's rounds from different imports still covary by its offset."""
     state = _state([[x, x] for x in (0.02, 0.02, -0.02, -0.02)], waves=[0, 0, 1, 1])
     same, other = paired.shared_within(state, lambda entry: entry["started"])
     assert math.isclose(same, 0.0004) and math.isclose(other, 0.0004)
@@ -192,6 +193,11 @@ def test_shared_within_tells_rounds_that_move_together_from_independent_ones():
         entry["import"] = i % 2
     same, other = paired.shared_within(state, paired.import_of)  # only the two variants of one round share one
     assert same is None and math.isclose(other, 0.0004)
+    same, other = paired.shared_within(state, lambda entry: entry["started"], paired.import_of)
+    assert math.isclose(same, 0.0004) and math.isclose(other, 0.0004)  # the wave's offset, across its imports
+    for entry in state["rounds"]:
+        entry["import"] = 0
+    assert paired.shared_within(state, lambda entry: entry["started"], paired.import_of) is None  # one import a wave
     assert paired.shared_within(_state([[0.01], [0.02]]), paired.import_of) is None
 
 

@@ -186,21 +186,23 @@ def shared_by_round(state):
             statistics.pstdev(logs) / math.sqrt(statistics.fmean(len(got) for got in rounds)))
 
 
-def shared_within(state, key):
+def shared_within(state, key, apart=None):
     """``(covariance of log(B/A) between two rounds of one variant, between rounds of two variants)``
-    over the pairs of rounds that share ``key(entry)`` (a wave's ``started``, or ``import_of``), each
-    variant's mean removed; None where no two rounds share it. Near 0: they vary independently."""
+    over the pairs of rounds that share ``key(entry)`` (a wave's ``started``, or ``import_of``) and,
+    if given, differ in ``apart(entry)``, each variant's mean removed; None where no two rounds do.
+    Near 0: they vary independently."""
     logs, groups = {}, {}
     for entry in state["rounds"]:
         for name, log in _named_logs(entry).items():
             logs.setdefault(name, []).append(log)
-            groups.setdefault(key(entry), []).append((name, log))
+            groups.setdefault(key(entry), []).append((name, log, apart(entry) if apart else None))
     mean = {name: statistics.fmean(got) for name, got in logs.items()}
     same, other = [], []
     for got in groups.values():
-        for i, (n1, x1) in enumerate(got):
-            for n2, x2 in got[i + 1:]:
-                (same if n1 == n2 else other).append((x1 - mean[n1]) * (x2 - mean[n2]))
+        for i, (n1, x1, a1) in enumerate(got):
+            for n2, x2, a2 in got[i + 1:]:
+                if apart is None or a1 != a2:
+                    (same if n1 == n2 else other).append((x1 - mean[n1]) * (x2 - mean[n2]))
     if not same and not other:
         return None
     return tuple(statistics.fmean(got) if got else None for got in (same, other))
@@ -337,8 +339,10 @@ if __name__ == "__main__":
         if shared:
             print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
                   f"{shared[1]:.4f} were they independent")
-        for what, key in (("wave", lambda entry: entry["started"]), ("import", import_of)):
-            cov = shared_within(state, key)
+        wave = lambda entry: entry["started"]  # noqa: E731
+        for what, key, apart in (("wave", wave, None), ("wave from different imports", wave, import_of),
+                                 ("import", import_of, None)):
+            cov = shared_within(state, key, apart)
             if cov:
                 print(f"  rounds of one {what}: covariance of log(B/A), one variant "
                       + ", two variants ".join("-" if c is None else f"{c:.6f}" for c in cov))
