@@ -6,8 +6,10 @@ docs/paired-comparison.md."""
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -79,3 +81,27 @@ def test_a_bad_percent_is_one_error_line_and_exit_2(tmp_path, percent):
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1, done.stderr
     assert "--percent" in done.stderr
+
+
+def test_a_busy_neighbour_ignores_ctrl_c_and_dies_when_killed():
+    """Ctrl-C reaches the neighbours too; they must neither stop nor each print a traceback: compare
+    reports the interruption once, and main kills them."""
+    from torch_overhead.validation import compare_check
+    (proc,) = compare_check._neighbours(1)
+    try:
+        deadline = time.monotonic() + 60
+        while not _ignores_sigint(proc.pid):  # the handler is set once the interpreter has started
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+
+
+def _ignores_sigint(pid):
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(line for line in status if line.startswith("SigIgn:")).split()[1]
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))

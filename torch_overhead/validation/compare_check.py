@@ -149,8 +149,11 @@ def _cell(row):
 
 
 def _neighbours(count):
-    """``count`` unpinned processes that keep a CPU busy each until killed."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    """``count`` unpinned processes that keep a CPU busy each until killed. They ignore Ctrl-C, which
+    reaches the whole process group, so that it stops the comparisons without a traceback from each;
+    ``main`` kills them."""
+    spin = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass"
+    return [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(count)]
 
 
 def main(args):
