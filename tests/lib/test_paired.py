@@ -187,17 +187,17 @@ def test_shared_within_tells_rounds_that_move_together_from_independent_ones():
     of one wave forked from imports of their own (keyed by import) share no key, and give None;
     taken apart by import, the wave's rounds from different imports still covary by its offset."""
     state = _state([[x, x] for x in (0.02, 0.02, -0.02, -0.02)], waves=[0, 0, 1, 1])
-    same, other = paired.shared_within(state, lambda entry: entry["started"])
+    same, other = paired.shared_within(state, paired.wave_of)
     assert math.isclose(same, 0.0004) and math.isclose(other, 0.0004)
     for i, entry in enumerate(state["rounds"]):
         entry["import"] = i % 2
     same, other = paired.shared_within(state, paired.import_of)  # only the two variants of one round share one
     assert same is None and math.isclose(other, 0.0004)
-    same, other = paired.shared_within(state, lambda entry: entry["started"], paired.import_of)
+    same, other = paired.shared_within(state, paired.wave_of, paired.import_of)
     assert math.isclose(same, 0.0004) and math.isclose(other, 0.0004)  # the wave's offset, across its imports
     for entry in state["rounds"]:
         entry["import"] = 0
-    assert paired.shared_within(state, lambda entry: entry["started"], paired.import_of) is None  # one import a wave
+    assert paired.shared_within(state, paired.wave_of, paired.import_of) is None  # one import a wave
     assert paired.shared_within(_state([[0.01], [0.02]]), paired.import_of) is None
 
 

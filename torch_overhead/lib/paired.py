@@ -91,11 +91,16 @@ def verdict(low, high, band):
     return "unknown"
 
 
+def wave_of(entry):
+    """Which wave a compare round ran in: the rounds of one wave start together."""
+    return entry["started"]
+
+
 def import_of(entry):
     """Which pair of imports a compare round forked from: its wave (``started``) and, where a wave
     gave its rounds imports of their own (since 2026-12-07), its ``import``. The rounds of one
     import land together (docs/paired-comparison.md, "Rounds of one import"): they are one draw."""
-    return entry["started"], entry.get("import", 0)
+    return wave_of(entry), entry.get("import", 0)
 
 
 def summarize(pairs, band, estimator="median", confidence=CONFIDENCE, imports=None):
@@ -215,7 +220,7 @@ def decided_after(state, band=BAND, by_import=True):
     each round a draw."""
     waves = {}
     for entry in state["rounds"]:
-        waves.setdefault(entry["started"], []).append(entry)
+        waves.setdefault(wave_of(entry), []).append(entry)
     names = {name for entry in state["rounds"] for name in _named_logs(entry)}
     decided, seconds, last, so_far = set(), 0.0, 0.0, []
     for got in waves.values():
@@ -339,8 +344,7 @@ if __name__ == "__main__":
         if shared:
             print(f"  shared by a round's variants: sd of the round's mean log(B/A) {shared[0]:.4f}, "
                   f"{shared[1]:.4f} were they independent")
-        wave = lambda entry: entry["started"]  # noqa: E731
-        for what, key, apart in (("wave", wave, None), ("wave from different imports", wave, import_of),
+        for what, key, apart in (("wave", wave_of, None), ("wave from different imports", wave_of, import_of),
                                  ("import", import_of, None)):
             cov = shared_within(state, key, apart)
             if cov:
