@@ -652,7 +652,8 @@ def loop(args, sides, lanes, conf, repo, selected, state, path, extra_params, st
     names = [name for name, _, _ in selected]
     spent_before = sum(r["seconds"] for r in state["rounds"])
     # The next wave's estimate: the last wave's time (its rounds share their start and split its time).
-    wave_seconds = sum(r["seconds"] for r in state["rounds"] if r["started"] == state["rounds"][-1]["started"])
+    wave_seconds = sum(r["seconds"] for r in state["rounds"]
+                       if paired.wave_of(r) == paired.wave_of(state["rounds"][-1]))
 
     def stop(while_counting=True):
         return why_stop(len(state["rounds"]), spent_before + time.perf_counter() - start, wave_seconds,
