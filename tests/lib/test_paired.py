@@ -209,3 +209,14 @@ def test_decided_after_replays_the_waves_until_every_variant_has_a_verdict():
         entry["seconds"] = 2.0
     assert paired.decided_after(state) == (12.0, 1, 1)
     assert paired.decided_after({"rounds": state["rounds"][:5]}) == (0.0, 0, 1)
+
+
+def test_excluding_one_counts_the_intervals_that_leave_out_no_change():
+    """Eight variants of 40 rounds: with no difference between the sides, about 1 in 20 of their 95%
+    intervals leaves out 1; with B 10% slower, every one does. A variant with too few rounds for an
+    interval is not counted."""
+    rng = random.Random(8)
+    left_out, of = paired.excluding_one(_comparison(rng, 0.0))
+    assert of == 8 and left_out <= 2
+    assert paired.excluding_one(_comparison(rng, math.log(1.1))) == (8, 8)
+    assert paired.excluding_one(_state([[0.01], [0.02]])) == (0, 0)

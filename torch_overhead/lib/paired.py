@@ -235,6 +235,15 @@ def decided_after(state, band=BAND, by_import=True):
     return last, len(decided), len(names)
 
 
+def excluding_one(state, band=BAND):
+    """``(how many variants' intervals over imports leave out 1, how many have an interval)``. In
+    an A/A comparison each of its 95% intervals should leave out 1 about one time in 20; far more
+    often, and the interval is narrower than the noise it claims to cover."""
+    got = [summarize(pairs, band, imports=keys) for pairs, keys in pairs_of_state(state, imports=True).values()]
+    got = [s for s in got if s["low"] is not None]
+    return sum(not s["low"] <= 1 <= s["high"] for s in got), len(got)
+
+
 def lean(state):
     """How far the comparison as a whole leans: ``(the mean over its imports of an import's mean
     log(B/A), that mean's standard error from the imports' spread)``, or None under 3 imports of 2+
@@ -322,7 +331,7 @@ if __name__ == "__main__":
     import json
     import sys
 
-    leans, both, splits = [], [], []
+    leans, both, splits, coverage = [], [], [], [0, 0]
     for path in sys.argv[1:]:
         with (gzip.open if path.endswith(".gz") else open)(path, "rt") as f:
             state = json.load(f)
@@ -359,6 +368,9 @@ if __name__ == "__main__":
             got = [summarize(p, BAND, imports=w if as_imports else None)["verdict"] for p, w in by_import.values()]
             print(f"  verdicts at band {BAND}, interval {how}: "
                   + ", ".join(f"{got.count(v)} {v}" for v in VERDICTS if got.count(v)))
+        left_out = excluding_one(state)
+        coverage = [a + b for a, b in zip(coverage, left_out)]
+        print(f"  intervals over imports leaving out 1: {left_out[0]} of {left_out[1]} variants")
         whole = lean(state)
         if whole:
             leans.append(whole)
@@ -375,6 +387,9 @@ if __name__ == "__main__":
                   f"apart by {abs(a - b) / math.hypot(se_a, se_b):.1f} standard errors")
     if len(leans) > 2:  # meaningful for A/A states only: there every lean's expected value is 0
         print(f"over {len(leans)} states: {between_line(leans)}")
+    if len(sys.argv) > 2:  # the same: in A/A states, about 1 in 20 of 95% intervals
+        print(f"over {len(sys.argv) - 1} states: intervals over imports leaving out 1, {coverage[0]} of {coverage[1]} "
+              f"variant-comparisons ({100 * coverage[0] / max(coverage[1], 1):.1f}%; A/A: about 5% expected)")
     if len(splits) > 1:
         effect, se = first_effect(splits)
         print(f"over the {len(splits)} states with the first side drawn: lean with A first - lean with B first "
