@@ -235,11 +235,11 @@ def decided_after(state, band=BAND, by_import=True):
     return last, len(decided), len(names)
 
 
-def excluding_one(state, band=BAND):
+def excluding_one(state):
     """``(how many variants' intervals over imports leave out 1, how many have an interval)``. In
     an A/A comparison each of its 95% intervals should leave out 1 about one time in 20; far more
     often, and the interval is narrower than the noise it claims to cover."""
-    got = [summarize(pairs, band, imports=keys) for pairs, keys in pairs_of_state(state, imports=True).values()]
+    got = [summarize(pairs, BAND, imports=keys) for pairs, keys in pairs_of_state(state, imports=True).values()]
     got = [s for s in got if s["low"] is not None]
     return sum(not s["low"] <= 1 <= s["high"] for s in got), len(got)
 
